@@ -1,0 +1,134 @@
+"""DDX7 and the HpN baseline behind one interface.
+
+    controls = model.get_controls(f0_hz, loudness_db)   # frame-rate [B, T] inputs
+    audio    = model.get_signal(controls)                # [B, T · hop]
+    audio    = model(f0_hz, loudness_db)                 # both
+
+``model.config`` is a plain dict from which ``build_model`` makes the same architecture again.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import HOP, SAMPLE_RATE
+from ..synth.fm import FMSynth, apply_env_gain, check_f0
+from ..synth.harmonic import harmonic_amplitudes, render_hpn, scaled_sigmoid
+from ..synth.patches import get_patch, parse_imax
+from .reverb import Reverb
+from .tcn import TCNDecoder, scale_f0, scale_loudness
+
+
+def check_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor):
+    if f0_hz.dim() != 2 or loudness_db.dim() != 2:
+        raise ValueError(f"f0 and loudness must be [batch, frames]; got {tuple(f0_hz.shape)} and "
+                         f"{tuple(loudness_db.shape)}")
+    if f0_hz.shape != loudness_db.shape:
+        raise ValueError(f"f0 has {tuple(f0_hz.shape)} frames but loudness has {tuple(loudness_db.shape)}")
+    check_f0(f0_hz)
+    if not torch.isfinite(loudness_db).all():
+        raise ValueError("loudness contains NaN or infinite values")
+
+
+class DDX7(nn.Module):
+    """TCN decoder → envelopes of a fixed-patch FM synth → learnable reverb."""
+
+    def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
+                 dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, reverb: bool = True,
+                 sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+        super().__init__()
+        patch = get_patch(patch)
+        self.config = dict(model="ddx7", patch=patch.name, imax=parse_imax(imax), hidden=hidden, kernel=kernel,
+                           dilations=list(dilations), dropout=dropout, reverb=reverb,
+                           sample_rate=sample_rate, hop=hop)
+        self.synth = FMSynth(patch, imax, sample_rate, hop)
+        self.decoder = TCNDecoder(patch.n_ops, hidden, kernel, dilations, dropout)
+        self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
+        self.hop = hop
+        self.sample_rate = sample_rate
+
+    @property
+    def patch(self):
+        return self.synth.patch
+
+    def get_controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> dict:
+        check_inputs(f0_hz, loudness_db)
+        return {"f0_hz": f0_hz, "envelopes": self.synth.get_controls(self.decoder(f0_hz, loudness_db))}
+
+    def get_signal(self, controls: dict, ratios=None, env_gain=None) -> torch.Tensor:
+        audio = self.synth.get_signal(controls["f0_hz"], controls["envelopes"], ratios, env_gain)
+        return self.reverb(audio) if self.reverb is not None else audio
+
+    def forward(self, f0_hz, loudness_db, ratios=None, env_gain=None) -> torch.Tensor:
+        return self.get_signal(self.get_controls(f0_hz, loudness_db), ratios, env_gain)
+
+
+def _mlp(n_in: int, width: int, layers: int = 3) -> nn.Sequential:
+    mods = []
+    for i in range(layers):
+        mods += [nn.Linear(n_in if i == 0 else width, width), nn.LayerNorm(width), nn.LeakyReLU()]
+    return nn.Sequential(*mods)
+
+
+class HpN(nn.Module):
+    """Harmonic-plus-noise baseline: the DDSP decoder (MLPs → GRU → MLP → heads) + its synth + reverb."""
+
+    def __init__(self, hidden: int = 512, n_harmonics: int = 60, n_noise_bands: int = 65, reverb: bool = True,
+                 sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+        super().__init__()
+        self.config = dict(model="hpn", hidden=hidden, n_harmonics=n_harmonics, n_noise_bands=n_noise_bands,
+                           reverb=reverb, sample_rate=sample_rate, hop=hop)
+        self.f0_mlp = _mlp(1, hidden)
+        self.loudness_mlp = _mlp(1, hidden)
+        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True)
+        self.out_mlp = _mlp(hidden + 2, hidden)
+        self.harmonic_head = nn.Linear(hidden, n_harmonics + 1)
+        self.noise_head = nn.Linear(hidden, n_noise_bands)
+        self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
+        self.hop = hop
+        self.sample_rate = sample_rate
+
+    def decode(self, f0_hz, loudness_db, state=None):
+        """Decoder only: → (harmonic head, noise head, GRU state); ``state`` continues a stream."""
+        f0_s, ld_s = scale_f0(f0_hz)[..., None], scale_loudness(loudness_db)[..., None]
+        hidden, state = self.gru(torch.cat([self.f0_mlp(f0_s), self.loudness_mlp(ld_s)], -1), state)
+        hidden = self.out_mlp(torch.cat([hidden, f0_s, ld_s], -1))
+        return self.harmonic_head(hidden), self.noise_head(hidden), state
+
+    def controls_from_heads(self, f0_hz, harm, noise) -> dict:
+        harm = scaled_sigmoid(harm)
+        amps = harmonic_amplitudes(f0_hz, harm[..., :1], harm[..., 1:], self.sample_rate)
+        return {"f0_hz": f0_hz, "harmonic_amplitudes": amps, "noise_magnitudes": scaled_sigmoid(noise - 5.0)}
+
+    def get_controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> dict:
+        check_inputs(f0_hz, loudness_db)
+        harm, noise, _ = self.decode(f0_hz, loudness_db)
+        return self.controls_from_heads(f0_hz, harm, noise)
+
+    def get_signal(self, controls: dict, noise: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        audio = render_hpn(controls["f0_hz"], controls["harmonic_amplitudes"], controls["noise_magnitudes"],
+                           self.hop, self.sample_rate, noise=noise, generator=generator)
+        return self.reverb(audio) if self.reverb is not None else audio
+
+    def forward(self, f0_hz, loudness_db, noise=None, generator=None) -> torch.Tensor:
+        return self.get_signal(self.get_controls(f0_hz, loudness_db), noise, generator)
+
+
+def build_model(config: dict) -> nn.Module:
+    """Make a model from its ``config`` dict (as stored in checkpoints)."""
+    config = dict(config)
+    kind = config.pop("model", None)
+    if kind == "ddx7":
+        return DDX7(**config)
+    if kind == "hpn":
+        return HpN(**config)
+    raise ValueError(f"unknown model kind {kind!r} in config; expected 'ddx7' or 'hpn'")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+__all__ = ["DDX7", "HpN", "build_model", "count_parameters", "apply_env_gain"]

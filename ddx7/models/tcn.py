@@ -1,0 +1,75 @@
+"""Causal temporal convolutional decoder: (f0, loudness) frames → one envelope logit per oscillator.
+
+Five residual blocks, 128 channels, kernel 3, dilations 1, 2, 4, 8, 16, weight-normalised causal
+convolutions, ReLU + dropout; a 1×1 projection on the residual path only where the channel count
+changes (first and last block); the last block is linear. Receptive field 1 + 2·(k−1)·Σd = 125 frames.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def scale_f0(f0_hz: torch.Tensor) -> torch.Tensor:
+    """f0 in Hz → MIDI pitch / 127."""
+    return (69.0 + 12.0 * torch.log2(f0_hz / 440.0)) / 127.0
+
+
+def scale_loudness(loudness_db: torch.Tensor) -> torch.Tensor:
+    """Loudness in dB (floor −80) → dB / 80 + 1, about [0, 1]."""
+    return loudness_db / 80.0 + 1.0
+
+
+class CausalConv1d(nn.Module):
+    """Weight-normalised dilated convolution padded on the left only (output n sees inputs ≤ n)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, dilation: int):
+        super().__init__()
+        self.left = (kernel - 1) * dilation
+        self.conv = weight_norm(nn.Conv1d(in_ch, out_ch, kernel, dilation=dilation))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.left, 0)))
+
+
+class TCNBlock(nn.Module):
+    def __init__(self, in_ch: int, hidden: int, out_ch: int, kernel: int, dilation: int, dropout: float,
+                 last: bool = False):
+        super().__init__()
+        self.conv1 = CausalConv1d(in_ch, hidden, kernel, dilation)
+        self.conv2 = CausalConv1d(hidden, out_ch, kernel, dilation)
+        self.residual = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else None
+        self.dropout = nn.Dropout(dropout)
+        self.last = last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(torch.relu(self.conv1(x)))
+        h = self.conv2(h)
+        if not self.last:
+            h = self.dropout(torch.relu(h))
+        out = h + (x if self.residual is None else self.residual(x))
+        return out if self.last else torch.relu(out)
+
+
+class TCNDecoder(nn.Module):
+    """[B, T] f0 (Hz) and loudness (dB) → [B, T, n_out] logits."""
+
+    def __init__(self, n_out: int, hidden: int = 128, kernel: int = 3, dilations=(1, 2, 4, 8, 16),
+                 dropout: float = 0.5, n_in: int = 2):
+        super().__init__()
+        blocks = []
+        for i, d in enumerate(dilations):
+            first, last = i == 0, i == len(dilations) - 1
+            blocks.append(TCNBlock(n_in if first else hidden, hidden, n_out if last else hidden, kernel, d,
+                                   dropout, last=last))
+        self.blocks = nn.ModuleList(blocks)
+        self.receptive_field = 1 + 2 * (kernel - 1) * sum(dilations)
+
+    def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+        x = torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=1)  # [B, 2, T]
+        for block in self.blocks:
+            x = block(x)
+        return x.transpose(1, 2)

@@ -1,0 +1,51 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.special import jv
+
+from ddx7.cli import main
+
+
+def test_patches_lists_every_patch(capsys):
+    assert main(["patches"]) == 0
+    out = capsys.readouterr().out
+    for name in ("violin-6osc", "flute-6osc", "trumpet-6osc", "flute-4osc-y", "trumpet-4osc-y",
+                 "violin-4osc-1x4", "violin-4osc-2x2", "2osc"):
+        assert name in out
+    assert "OP6→OP5" in out and "3.2, 8.5" in out
+
+
+def test_render_writes_a_16k_mono_16bit_note(tmp_path):
+    out = tmp_path / "note.wav"
+    assert main(["render", "--patch", "2osc", "--f0", "250", "--seconds", "2", "--imax", "2",
+                 "--levels", "1,0.5", "-o", str(out)]) == 0
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", 32000)
+    audio, _ = sf.read(out)
+    spectrum = np.abs(np.fft.rfft(audio[:16000])) * 2 / 16000
+    # levels 1, 0.5 at Imax 2 → index 1; ratios 1:1 fold sideband −n onto +n−2 only for n ≥ 2,
+    # so the carrier line at 250 Hz holds J0(1) − J2(1) (J_{-2} = J_2 folds with a sign flip).
+    assert spectrum[250] == pytest.approx(abs(jv(0, 1.0) - jv(2, 1.0)), abs=3e-3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--levels", "1,abc"], "--levels"),
+    (["--levels", "1,0.5,0.2"], "give 2 levels"),
+    (["--patch", "cello"], "unknown patch"),
+    (["--f0", "nan"], "f0"),
+    (["--imax", "loud"], "Imax"),
+])
+def test_render_bad_input_fails_without_writing(tmp_path, capsys, args, message):
+    out = tmp_path / "bad.wav"
+    assert main(["render", *args, "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_console_script_exit_status(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ddx7.cli", "render", "--levels", "x", "-o", str(tmp_path / "a.wav")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "error" in proc.stderr

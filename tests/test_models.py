@@ -1,0 +1,144 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ddx7 import HOP, SAMPLE_RATE
+from ddx7.losses import MultiScaleSpectralLoss
+from ddx7.models import DDX7, HpN, Reverb, TCNDecoder, build_model, count_parameters
+from ddx7.synth import PATCHES
+
+
+def conv_params(c_in, c_out, k):
+    """Weight-normed conv: weight v, bias, and one gain g per output channel."""
+    return c_in * c_out * k + c_out + c_out
+
+
+def test_tcn_parameter_count_matches_the_architecture():
+    h, k, n_osc = 128, 3, 6
+    expected = (conv_params(2, h, k) + conv_params(h, h, k) + (2 * h + h)  # first block + 1×1 residual
+                + 3 * 2 * conv_params(h, h, k)  # three middle blocks, identity residual
+                + conv_params(h, h, k) + conv_params(h, n_osc, k) + (h * n_osc + n_osc))  # last block
+    decoder = TCNDecoder(n_osc)
+    assert count_parameters(decoder) == expected == 399_762
+    assert decoder.receptive_field == 125
+
+
+def test_ddx7_and_hpn_sizes():
+    model = DDX7("violin-6osc", 2.0)
+    assert count_parameters(model.reverb) == 16_002
+    assert 390_000 < count_parameters(model.decoder) < 410_000
+    hpn = HpN()
+    assert 4.25e6 < count_parameters(hpn) < 4.5e6
+    assert count_parameters(hpn.gru) == 3 * (1024 * 512 + 512 * 512 + 2 * 512)
+
+
+def test_reverb_is_dry_at_init_and_wet_after_a_change():
+    reverb = Reverb()
+    x = torch.randn(2, 8000)
+    assert torch.equal(reverb(x), x)
+    with torch.no_grad():
+        reverb.wet.fill_(0.1)
+    y = reverb(x)
+    assert not torch.allclose(y, x)
+    impulse = torch.zeros(1, 8000)
+    impulse[0, 0] = 1.0
+    np.testing.assert_allclose(reverb(impulse)[0].detach().numpy(), reverb.impulse_response()[:8000].detach().numpy(),
+                               atol=1e-5)
+    assert reverb.impulse_response()[0] == 1.0
+    assert reverb.decay.item() == pytest.approx(5.0)
+
+
+def test_reverb_gradients_reach_every_parameter_once_wet():
+    reverb = Reverb()
+    with torch.no_grad():
+        reverb.wet.fill_(0.5)
+    reverb(torch.randn(1, 4000)).pow(2).mean().backward()
+    for name, p in reverb.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("model", [DDX7("flute-6osc", "2pi"), HpN()], ids=["ddx7", "hpn"])
+def test_models_share_one_interface(model):
+    model.eval()
+    f0 = 200 + 100 * torch.rand(2, 40)
+    ld = -40 + 20 * torch.rand(2, 40)
+    with torch.no_grad():
+        controls = model.get_controls(f0, ld)
+        audio = model.get_signal(controls, **({} if isinstance(model, DDX7) else {"noise": torch.zeros(2, 40, HOP)}))
+    assert audio.shape == (2, 40 * HOP) and torch.isfinite(audio).all()
+    rebuilt = build_model(model.config)
+    assert type(rebuilt) is type(model) and count_parameters(rebuilt) == count_parameters(model)
+
+
+def test_ddx7_training_step_reduces_loss_on_a_tone():
+    torch.manual_seed(0)
+    model = DDX7("2osc", 2.0, dropout=0.0)
+    frames = 100
+    f0 = torch.full((1, frames), 220.0)
+    ld = torch.full((1, frames), -20.0)
+    t = torch.arange(1, frames * HOP + 1) / SAMPLE_RATE
+    target = (0.5 * torch.sin(2 * math.pi * 220 * t))[None]
+    loss_fn = MultiScaleSpectralLoss()
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = []
+    for _ in range(30):
+        loss = loss_fn(model(f0, ld), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("f0_value, message", [(float("nan"), "NaN"), (-5.0, "positive")])
+def test_models_reject_bad_f0(f0_value, message):
+    f0 = torch.full((1, 20), 220.0)
+    f0[0, 5] = f0_value
+    for model in (DDX7("2osc"), HpN()):
+        with pytest.raises(ValueError, match=message):
+            model.get_controls(f0, torch.zeros(1, 20))
+
+
+def test_models_reject_mismatched_frames():
+    with pytest.raises(ValueError, match="frames"):
+        DDX7("2osc")(torch.full((1, 20), 220.0), torch.zeros(1, 21))
+    with pytest.raises(ValueError, match="frames"):
+        HpN()(torch.full((1, 20), 220.0), torch.zeros(1, 19))
+
+
+def test_unknown_model_kind_and_patch():
+    with pytest.raises(ValueError, match="unknown model kind"):
+        build_model({"model": "wavenet"})
+    with pytest.raises(ValueError, match="unknown patch"):
+        DDX7("cello-9osc")
+
+
+def sine(freq, amp=1.0, n=16000):
+    t = torch.arange(n) / SAMPLE_RATE
+    return (amp * torch.sin(2 * math.pi * freq * t))[None]
+
+
+def test_mss_is_zero_for_identical_signals_and_grows_with_mismatch():
+    loss = MultiScaleSpectralLoss()
+    x = sine(440)
+    assert loss(x, x).item() == 0.0
+    gains = [loss(sine(440, g), x).item() for g in (0.9, 0.6, 0.3)]
+    assert 0 < gains[0] < gains[1] < gains[2]
+    pitches = [loss(sine(f), x).item() for f in (442, 470, 600)]
+    assert 0 < pitches[0] < pitches[1] < pitches[2]
+
+
+def test_mss_rejects_shape_mismatch():
+    with pytest.raises(ValueError, match="differ"):
+        MultiScaleSpectralLoss()(torch.zeros(1, 1000), torch.zeros(1, 1001))
+
+
+def test_every_patch_builds_a_model_with_one_output_per_operator():
+    for name, patch in PATCHES.items():
+        model = DDX7(name).eval()
+        with torch.no_grad():
+            env = model.get_controls(torch.full((1, 8), 300.0), torch.full((1, 8), -30.0))["envelopes"]
+        assert env.shape == (1, 8, patch.n_ops)
+        assert (env >= 0).all() and (env <= model.synth.max_ol).all()
