@@ -37,6 +37,16 @@ def cmd_patches(args):
             print("  ".join("-" * w for w in widths))
 
 
+def cmd_runs(args):
+    import pandas as pd
+
+    from .runs import describe_run, list_runs
+
+    table = pd.DataFrame([describe_run(n, args.profile) for n in list_runs()]).set_index("run")
+    print(f"profile {args.profile}:")
+    print(table.to_string())
+
+
 def render_note(patch: str, f0: float, seconds: float, imax, levels, ratios=None,
                 sample_rate: int = SAMPLE_RATE):
     """A note with constant envelopes: operator k at levels[k] · max_ol. Returns float32 numpy audio."""
@@ -87,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("patches", help="list the FM patches")
     p.set_defaults(func=cmd_patches)
 
+    p = sub.add_parser("runs", help="list the experiment runs of Tables 1–4")
+    p.add_argument("--profile", default="quick")
+    p.set_defaults(func=cmd_runs)
+
     p = sub.add_parser("render", help="render a note with constant envelopes")
     p.add_argument("--patch", default="2osc")
     p.add_argument("--f0", type=float, default=220.0, help="pitch in Hz")
@@ -105,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _feature_modules():
     import importlib
 
-    names = ["ddx7.data.cli", "ddx7.book"]
+    names = ["ddx7.data.cli", "ddx7.train", "ddx7.eval.evaluate", "ddx7.resynth", "ddx7.stream", "ddx7.eval.bench",
+             "ddx7.book"]
     mods = []
     for name in names:
         try:

@@ -1,0 +1,88 @@
+"""Experiments as data: one YAML file per run in ``ddx7/configs/runs``, each overriding a base config.
+
+A run's config is resolved as: its ``base:`` chain (deep-merged, base first) → the run file → the
+``profiles.<profile>`` section of the result (the budget for that profile). The resolved config is
+what a checkpoint and every metrics file store.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from .synth.patches import parse_imax
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+RUNS_DIR = CONFIG_DIR / "runs"
+PROFILES = ("smoke", "quick", "full", "paper")
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_chain(path: Path, seen=()) -> dict:
+    if path in seen:
+        raise ValueError(f"config {path.name}: 'base' chain loops back to itself")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"config file not found: {path}") from None
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return deep_merge(_load_chain((path.parent / base) if (path.parent / base).exists() else CONFIG_DIR / base,
+                                  seen + (path,)), data)
+
+
+def list_runs() -> list[str]:
+    return sorted(p.stem for p in RUNS_DIR.glob("*.yaml"))
+
+
+def run_config(name: str, profile: str = "quick") -> dict:
+    """The resolved config of run ``name`` for ``profile``."""
+    path = RUNS_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown run {name!r}; `ddx7 runs` lists them: {', '.join(list_runs())}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    cfg = _load_chain(path)
+    profiles = cfg.pop("profiles", {})
+    cfg = deep_merge(cfg, profiles.get(profile, {}))
+    cfg["name"] = name
+    cfg["profile"] = profile
+    if cfg["model"]["kind"] == "ddx7":
+        cfg["model"]["imax"] = parse_imax(cfg["model"]["imax"])
+    return cfg
+
+
+def model_kwargs(cfg: dict) -> dict:
+    """Constructor arguments for ddx7.models.build_model."""
+    m = dict(cfg["model"])
+    kind = m.pop("kind")
+    return {"model": kind, **m}
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_run(name: str, profile: str = "quick") -> dict:
+    cfg = run_config(name, profile)
+    m, t = cfg["model"], cfg["train"]
+    return {
+        "run": name, "instrument": cfg["data"]["instrument"], "model": m["kind"],
+        "patch": m.get("patch", "harmonic+noise"), "imax": round(m["imax"], 3) if "imax" in m else None,
+        "tables": ",".join(str(x) for x in cfg.get("tables", [])), "steps": t["steps"], "batch": t["batch_size"],
+        "excerpt_s": t["excerpt_frames"] / 250,
+    }

@@ -1,0 +1,371 @@
+"""Training: multi-scale spectral loss, Adam, exponential learning-rate decay, gradient clipping.
+
+Resumable: every ``checkpoint_every`` steps the whole state (weights, optimiser, scheduler, RNG
+states of the sampler and of dropout, the log so far, wall time) is written atomically (temporary
+file + rename) to ``<out>/<profile>/<run>/last.pt``; the best validation checkpoint goes to
+``best.pt``. A killed run restarted from ``last.pt`` replays the same batches and dropout masks,
+so it ends with the same weights as an uninterrupted one.
+
+Runs under ``torchrun --nproc_per_node N`` as PyTorch DDP (gloo on CPU, NCCL on GPUs): each rank
+draws its own batches, gradients are averaged, rank 0 writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import platform
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from . import HOP
+from .losses import MultiScaleSpectralLoss
+from .models import build_model
+from .runs import config_hash, model_kwargs, run_config
+
+CHECKPOINT_ROOT = Path(os.environ.get("DDX7_CHECKPOINTS", "checkpoints"))
+LOG_FIELDS = ["step", "split", "loss", "lr", "wall_s"]
+
+
+@dataclass
+class Split:
+    """Excerpts of one split: audio [N, T·hop], f0_hz [N, T], loudness_db [N, T] (float32 tensors)."""
+
+    audio: torch.Tensor
+    f0_hz: torch.Tensor
+    loudness_db: torch.Tensor
+
+    def __post_init__(self):
+        n, t = self.f0_hz.shape
+        if self.loudness_db.shape != (n, t) or self.audio.shape != (n, t * HOP):
+            raise ValueError(f"inconsistent split shapes: audio {tuple(self.audio.shape)}, f0 {tuple(self.f0_hz.shape)}, "
+                             f"loudness {tuple(self.loudness_db.shape)}")
+        if n == 0:
+            raise ValueError("split has no excerpts")
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "Split":
+        return cls(*(torch.as_tensor(np.asarray(arrays[k]), dtype=torch.float32)
+                     for k in ("audio", "f0_hz", "loudness_db")))
+
+    def __len__(self):
+        return self.f0_hz.shape[0]
+
+
+@dataclass
+class Dataset:
+    train: Split
+    valid: Split
+    manifest_hash: str
+    extractor: str = "unknown"
+
+
+def load_dataset(instrument: str, profile: str, data_root="data") -> Dataset:
+    """The dataset built by ``ddx7 data build --profile PROFILE`` for one instrument."""
+    from .data import load_manifest, load_split
+
+    manifest = load_manifest(profile, instrument, root=data_root)
+    return Dataset(Split.from_arrays(load_split(profile, instrument, "train", root=data_root)),
+                   Split.from_arrays(load_split(profile, instrument, "valid", root=data_root)),
+                   manifest["manifest_hash"], str(manifest.get("extractor", {}).get("method", "unknown")))
+
+
+def sample_batch(split: Split, batch: int, frames: int, generator: torch.Generator):
+    """Random excerpts of ``frames`` frames (and their audio) from random items of the split."""
+    n, t = split.f0_hz.shape
+    frames = min(frames, t)
+    idx = torch.randint(n, (batch,), generator=generator)
+    start = torch.randint(t - frames + 1, (batch,), generator=generator)
+    fr = start[:, None] + torch.arange(frames)
+    smp = start[:, None] * HOP + torch.arange(frames * HOP)
+    return split.f0_hz[idx[:, None], fr], split.loudness_db[idx[:, None], fr], split.audio[idx[:, None], smp]
+
+
+def save_atomic(obj, path: Path):
+    """torch.save through a temporary file in the same folder, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path) -> dict:
+    """Load a checkpoint with a clear error for missing or corrupt files."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, pickle garbage, ...
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"checkpoint {path} is not a ddx7 checkpoint (needs 'config' and 'model')")
+    return ckpt
+
+
+def load_model(path, device="cpu"):
+    """(model in eval mode, checkpoint dict) from a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["config"])
+    state = {k: v.float() if torch.is_floating_point(v) else v for k, v in ckpt["model"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"checkpoint {path} does not fit its model config: {e}") from None
+    return model.to(device).eval(), ckpt
+
+
+def write_log(rows: list[dict], path: Path):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    return torch.device(device)
+
+
+class Trainer:
+    def __init__(self, cfg: dict, dataset: Dataset, out_dir: Path, device=None, threads: int | None = None,
+                 progress: bool = True):
+        self.cfg = cfg
+        self.tc = cfg["train"]
+        self.data = dataset
+        self.out_dir = Path(out_dir)
+        self.rank, self.world = _distributed()
+        self.device = pick_device(device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", self.rank % torch.cuda.device_count())
+        if threads:
+            torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
+        self.progress = progress and self.rank == 0
+        torch.manual_seed(cfg["seed"])
+        self.model = build_model(model_kwargs(cfg)).to(self.device)
+        self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"]).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc["lr"])
+        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, self.tc["lr_decay"] ** (1 / self.tc["lr_decay_steps"]))
+        self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
+        self.step = 0
+        self.best = math.inf
+        self.rows: list[dict] = []
+        self.wall = 0.0
+
+    # --- state -------------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    def state(self) -> dict:
+        rng = {"sampler": self.gen.get_state(), "torch": torch.get_rng_state()}
+        if self.world > 1:
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, rng)
+            rng = {"ranks": gathered}
+        return {
+            "config": self.model.config, "run_config": self.cfg, "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step,
+            "best_valid": self.best, "rows": self.rows, "wall_s": self.wall, "rng": rng,
+            "manifest_hash": self.data.manifest_hash, "finished": self.step >= self.tc["steps"],
+            "world_size": self.world,
+        }
+
+    def resume(self, path: Path | None = None) -> bool:
+        path = path or self.last_path
+        if not path.exists():
+            return False
+        ckpt = load_checkpoint(path)
+        if ckpt.get("manifest_hash") != self.data.manifest_hash:
+            raise ValueError(f"checkpoint {path} was trained on dataset {ckpt.get('manifest_hash')}, "
+                             f"not on the current one ({self.data.manifest_hash}); use --restart")
+        if ckpt.get("world_size", 1) != self.world:
+            raise ValueError(f"checkpoint {path} was written by {ckpt.get('world_size', 1)} processes, "
+                             f"this run has {self.world}")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.step, self.best, self.rows, self.wall = ckpt["step"], ckpt["best_valid"], ckpt["rows"], ckpt["wall_s"]
+        rng = ckpt["rng"]["ranks"][self.rank] if "ranks" in ckpt["rng"] else ckpt["rng"]
+        self.gen.set_state(rng["sampler"])
+        torch.set_rng_state(rng["torch"])
+        return True
+
+    def checkpoint(self, best: bool = False):
+        state = self.state()  # collective under DDP: every rank takes part
+        if self.rank == 0:
+            save_atomic(state, self.last_path)
+            if best:
+                save_atomic({k: state[k] for k in ("config", "run_config", "model", "step", "best_valid",
+                                                   "manifest_hash")}, self.out_dir / "best.pt")
+            write_log(self.rows, self.out_dir / "log.csv")
+
+    # --- loop ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, batch: int = 8) -> float:
+        self.model.eval()
+        v = self.data.valid
+        total = 0.0
+        for i in range(0, len(v), batch):
+            sl = slice(i, i + batch)
+            pred = self.model(v.f0_hz[sl].to(self.device), v.loudness_db[sl].to(self.device))
+            total += self.loss_fn(pred, v.audio[sl].to(self.device)).item() * pred.shape[0]
+        self.model.train()
+        return total / len(v)
+
+    def train_step(self) -> float:
+        f0, ld, audio = (x.to(self.device) for x in
+                         sample_batch(self.data.train, self.tc["batch_size"], self.tc["excerpt_frames"], self.gen))
+        loss = self.loss_fn(self.net(f0, ld), audio)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc["grad_clip"])
+        self.opt.step()
+        self.sched.step()
+        return loss.item()
+
+    def run(self, max_steps: int | None = None) -> dict:
+        """Train until the configured number of steps (or ``max_steps`` more); returns a summary."""
+        from tqdm.auto import tqdm
+
+        total = self.tc["steps"]
+        stop = total if max_steps is None else min(total, self.step + max_steps)
+        kill_at = int(os.environ.get("DDX7_TEST_KILL_AT_STEP", "0"))  # for the resume test only
+        self.model.train()
+        bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], disable=not self.progress,
+                   dynamic_ncols=True)
+        running, count = 0.0, 0
+        t0 = time.perf_counter()
+        while self.step < stop:
+            loss = self.train_step()
+            self.step += 1
+            running, count = running + loss, count + 1
+            bar.update(1)
+            lr = self.sched.get_last_lr()[0]
+            now = self.wall + time.perf_counter() - t0
+            if self.step % self.tc["log_every"] == 0 or self.step == stop:
+                self.rows.append({"step": self.step, "split": "train", "loss": running / count, "lr": lr,
+                                  "wall_s": round(now, 3)})
+                bar.set_postfix(loss=f"{running / count:.3f}", best=f"{self.best:.3f}")
+                running, count = 0.0, 0
+            validated = self.step % self.tc["valid_every"] == 0 or self.step == total
+            is_best = False
+            if validated:
+                v = self.validate()
+                self.rows.append({"step": self.step, "split": "valid", "loss": v, "lr": lr, "wall_s": round(now, 3)})
+                is_best = v < self.best
+                self.best = min(self.best, v)
+            if validated or self.step % self.tc["checkpoint_every"] == 0 or self.step == stop:
+                self.wall += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                self.checkpoint(best=is_best)
+            if self.step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        bar.close()
+        return {"run": self.cfg["name"], "step": self.step, "best_valid": self.best, "wall_s": round(self.wall, 1),
+                "threads": self.threads, "world_size": self.world, "device": str(self.device),
+                "finished": self.step >= total}
+
+
+def run_dir(name: str, profile: str, root=None) -> Path:
+    return Path(root or CHECKPOINT_ROOT) / profile / name
+
+
+def is_finished(name: str, profile: str, root=None) -> bool:
+    path = run_dir(name, profile, root) / "last.pt"
+    if not path.exists():
+        return False
+    try:
+        return bool(load_checkpoint(path).get("finished"))
+    except ValueError:
+        return False
+
+
+def train_run(name: str, profile: str, data_root="data", out_root=None, device=None, threads=None,
+              restart=False, max_steps=None, progress=True, dataset: Dataset | None = None) -> dict:
+    cfg = run_config(name, profile)
+    dataset = dataset or load_dataset(cfg["data"]["instrument"], profile, data_root)
+    out = run_dir(name, profile, out_root)
+    trainer = Trainer(cfg, dataset, out, device, threads, progress)
+    if restart and trainer.rank == 0:
+        for f in ("last.pt", "best.pt", "log.csv"):
+            (out / f).unlink(missing_ok=True)
+    if restart and trainer.world > 1:
+        dist.barrier()
+    resumed = False if restart else trainer.resume()
+    if resumed and trainer.progress:
+        print(f"{name}: resuming from step {trainer.step}")
+    summary = trainer.run(max_steps)
+    summary.update(resumed=resumed, config_hash=config_hash(cfg), manifest_hash=dataset.manifest_hash,
+                   machine=platform.processor() or platform.machine())
+    return summary
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train one run, or the whole grid with --all (resumes unfinished runs)")
+    p.add_argument("run", nargs="?", help="run name (see `ddx7 runs`)")
+    p.add_argument("--all", action="store_true", help="train every run, skipping finished ones")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--out", default=None, help=f"checkpoint root (default {CHECKPOINT_ROOT})")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--restart", action="store_true", help="discard existing checkpoints of the run")
+    p.add_argument("--resume", action="store_true", help="require an existing checkpoint to continue from")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args):
+    from .runs import list_runs
+
+    if bool(args.run) == bool(args.all):
+        raise ValueError("give one RUN or --all")
+    names = list_runs() if args.all else [args.run]
+    run_config(names[0], args.profile)  # unknown run/profile → clear error before any work
+    for name in names:
+        if is_finished(name, args.profile, args.out) and not args.restart:
+            print(f"{name}: finished, skipped")
+            continue
+        if args.resume and not (run_dir(name, args.profile, args.out) / "last.pt").exists():
+            raise ValueError(f"--resume: no checkpoint for {name} in {run_dir(name, args.profile, args.out)}")
+        summary = train_run(name, args.profile, args.data_root, args.out, args.device, args.threads,
+                            args.restart, args.max_steps)
+        if summary.get("world_size", 1) == 1 or dist.get_rank() == 0:
+            print(f"{name}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
+                  f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads")
+    if dist.is_initialized():
+        dist.destroy_process_group()

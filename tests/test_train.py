@@ -1,0 +1,147 @@
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddx7 import HOP, SAMPLE_RATE
+from ddx7.models import build_model
+from ddx7.runs import list_runs, run_config
+from ddx7.synth import FMSynth
+from ddx7.train import Dataset, Split, Trainer, load_checkpoint, load_model, sample_batch, save_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).with_name("train_worker.py")
+
+
+def tone_split(n=6, frames=80, seed=0) -> Split:
+    """FM tones with gliding pitch and swelling loudness: known controls, known audio."""
+    g = torch.Generator().manual_seed(seed)
+    f0 = (150 + 300 * torch.rand(n, 1, generator=g)) * torch.linspace(1, 1.2, frames)
+    level = torch.linspace(0.2, 1, frames).expand(n, -1)
+    synth = FMSynth("2osc", 2.0)
+    env = torch.stack([level, 0.5 * level], -1) * synth.max_ol
+    with torch.no_grad():
+        audio = 0.5 * synth.get_signal(f0, env)
+    loudness = 20 * torch.log10(level * 0.5) - 10
+    return Split(audio, f0, loudness)
+
+
+@pytest.fixture
+def dataset_file(tmp_path):
+    train, valid = tone_split(6, seed=0), tone_split(3, seed=1)
+    path = tmp_path / "data.pt"
+    torch.save({"train": vars(train), "valid": vars(valid)}, path)
+    return path
+
+
+def run_worker(data, out, steps, kill_at=None, nproc=1):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if kill_at:
+        env["DDX7_TEST_KILL_AT_STEP"] = str(kill_at)
+    cmd = [sys.executable, str(WORKER), str(data), str(out), str(steps)]
+    if nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *cmd[1:]]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_grid_has_the_nineteen_runs_of_tables_1_to_4():
+    runs = list_runs()
+    assert len(runs) == 19
+    six = [r for r in runs if "-6osc-" in r]
+    assert len(six) == 9
+    assert sum(r.startswith("hpn-") for r in runs) == 3
+    cfg = run_config("trumpet-2osc-imax2pi", "paper")
+    assert cfg["model"]["imax"] == pytest.approx(2 * math.pi)
+    assert cfg["train"] == {**cfg["train"], "steps": 120000, "batch_size": 16, "excerpt_frames": 1000, "lr": 3e-4,
+                            "grad_clip": 2.0}
+    hpn = run_config("hpn-violin", "paper")
+    assert hpn["train"]["lr"] == 1e-4 and hpn["train"]["grad_clip"] == 3.0 and "patch" not in hpn["model"]
+    with pytest.raises(ValueError, match="unknown run"):
+        run_config("violin-9osc", "quick")
+    with pytest.raises(ValueError, match="unknown profile"):
+        run_config("hpn-violin", "huge")
+
+
+def test_sample_batch_keeps_audio_aligned_with_controls():
+    split = tone_split(4, frames=50)
+    f0, ld, audio = sample_batch(split, 8, 20, torch.Generator().manual_seed(0))
+    assert f0.shape == ld.shape == (8, 20) and audio.shape == (8, 20 * HOP)
+    for b in range(8):  # find the excerpt and offset the batch item came from
+        hits = [(i, s) for i in range(4) for s in range(31) if torch.equal(split.f0_hz[i, s:s + 20], f0[b])]
+        assert hits
+        i, s = hits[0]
+        assert torch.equal(split.audio[i, s * HOP:(s + 20) * HOP], audio[b])
+
+
+def test_training_lowers_the_validation_loss_and_writes_checkpoints(tmp_path):
+    cfg = run_config("violin-2osc-imax2", "smoke")
+    cfg["model"]["dropout"] = 0.0
+    cfg["train"].update(steps=40, batch_size=4, excerpt_frames=60, valid_every=20, checkpoint_every=20, log_every=5,
+                        lr=3e-3)
+    data = Dataset(tone_split(6), tone_split(3, seed=1), "m")
+    trainer = Trainer(cfg, data, tmp_path, device="cpu", progress=False)
+    before = trainer.validate()
+    summary = trainer.run()
+    assert summary["finished"] and summary["best_valid"] < 0.8 * before
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [r["step"] for r in rows if r["split"] == "valid"] == ["20", "40"]
+    model, ckpt = load_model(tmp_path / "best.pt")
+    assert ckpt["manifest_hash"] == "m" and ckpt["run_config"]["name"] == "violin-2osc-imax2"
+
+
+def test_killed_run_resumes_to_the_same_weights(dataset_file, tmp_path):
+    straight = run_worker(dataset_file, tmp_path / "a", 6)
+    assert straight.returncode == 0, straight.stderr
+    killed = run_worker(dataset_file, tmp_path / "b", 6, kill_at=3)
+    assert killed.returncode == -signal.SIGKILL
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 2  # the last checkpoint before the kill
+    resumed = run_worker(dataset_file, tmp_path / "b", 6)
+    assert resumed.returncode == 0, resumed.stderr
+    a = torch.load(tmp_path / "a" / "weights_rank0.pt")
+    b = torch.load(tmp_path / "b" / "weights_rank0.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log_a = (tmp_path / "a" / "log.csv").read_text()
+    log_b = (tmp_path / "b" / "log.csv").read_text()
+    steps = lambda log: [line.split(",")[:2] for line in log.splitlines()]  # noqa: E731 (same rows, no duplicates)
+    assert steps(log_a) == steps(log_b)
+
+
+def test_ddp_replicas_stay_identical(dataset_file, tmp_path):
+    proc = run_worker(dataset_file, tmp_path / "ddp", 3, nproc=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0 = torch.load(tmp_path / "ddp" / "weights_rank0.pt")
+    w1 = torch.load(tmp_path / "ddp" / "weights_rank1.pt")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    ckpt = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert ckpt["world_size"] == 2 and len(ckpt["rng"]["ranks"]) == 2
+    torch.manual_seed(ckpt["run_config"]["seed"])  # the weights did move away from the initialisation
+    fresh = build_model(ckpt["config"]).state_dict()
+    assert any(not torch.equal(fresh[k], w0[k]) for k in w0)
+
+
+def test_corrupt_and_foreign_checkpoints_are_reported(tmp_path):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_checkpoint(bad)
+    save_atomic({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a ddx7 checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_resume_refuses_a_checkpoint_of_another_dataset(tmp_path):
+    cfg = run_config("violin-2osc-imax2", "smoke")
+    cfg["train"].update(steps=2, excerpt_frames=40, checkpoint_every=1, valid_every=2)
+    Trainer(cfg, Dataset(tone_split(), tone_split(seed=1), "one"), tmp_path, progress=False).run()
+    other = Trainer(cfg, Dataset(tone_split(), tone_split(seed=1), "two"), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="dataset"):
+        other.resume()
