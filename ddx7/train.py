@@ -200,7 +200,7 @@ class Trainer:
             "config": self.model.config, "run_config": self.cfg, "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step,
             "best_valid": self.best, "rows": self.rows, "wall_s": self.wall, "rng": rng,
-            "manifest_hash": self.data.manifest_hash, "finished": self.step >= self.tc["steps"],
+            "manifest_hash": self.data.manifest_hash, "extractor": self.data.extractor, "finished": self.step >= self.tc["steps"],
             "world_size": self.world,
         }
 
@@ -230,7 +230,7 @@ class Trainer:
             save_atomic(state, self.last_path)
             if best:
                 save_atomic({k: state[k] for k in ("config", "run_config", "model", "step", "best_valid",
-                                                   "manifest_hash")}, self.out_dir / "best.pt")
+                                                   "manifest_hash", "extractor")}, self.out_dir / "best.pt")
             write_log(self.rows, self.out_dir / "log.csv")
 
     # --- loop ---------------------------------------------------------------------------------

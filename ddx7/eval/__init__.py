@@ -1,0 +1,1 @@
+"""Evaluation: spectral loss, FAD with offline embeddings, pitch/loudness errors, real-time factor."""

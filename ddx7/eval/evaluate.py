@@ -1,0 +1,212 @@
+"""Test-set evaluation of a trained run → ``results/<profile>/<run>/``.
+
+Metrics: multi-scale spectral loss; Fréchet Audio Distance under every available embedding
+(each value written with its embedding's name); f0 error of the resynthesis against its input
+(same extractor as the dataset: median |cents|, raw pitch accuracy within 50 cents) on voiced
+frames; loudness error (mean |dB|). Also written: a few test excerpts as 16 kHz WAV (original and
+resynthesis; for Table 2 runs the paper's intervention too) chosen by a fixed rule (evenly spaced
+over the test excerpts in manifest order), the training curve, and a half-precision copy of the
+model (``model.pt``) that ``ddx7 resynth`` can use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import SAMPLE_RATE
+from ..provenance import provenance, write_json_atomic
+
+DEFAULT_EMBEDDINGS = ("aisfx", "mfcc")
+
+
+def chosen_indices(n: int, k: int) -> list[int]:
+    """The fixed rule for which test excerpts are kept as audio: k evenly spaced, first and last included."""
+    if n <= 0:
+        return []
+    return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
+
+
+@torch.no_grad()
+def render_split(model, f0: torch.Tensor, loudness: torch.Tensor, batch: int = 8, **kwargs) -> torch.Tensor:
+    outs = [model(f0[i:i + batch], loudness[i:i + batch], **kwargs) for i in range(0, len(f0), batch)]
+    return torch.cat(outs)
+
+
+def cached_embeddings(audio: np.ndarray, embedding, cache_dir: Path | None, key: str) -> np.ndarray:
+    """Embeddings of the original test clips are the same for every run: cache them per dataset."""
+    if cache_dir is None:
+        return embedding.embed(list(audio), SAMPLE_RATE)
+    safe = hashlib.sha256(embedding.name.encode()).hexdigest()[:10]
+    path = Path(cache_dir) / f"emb_{key}_{safe}.npy"
+    if path.exists():
+        return np.load(path)
+    emb = embedding.embed(list(audio), SAMPLE_RATE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb)
+    tmp.replace(path)
+    return emb
+
+
+def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir, key, vggish_weights=None) -> dict:
+    from .fad import fad, get_embedding
+
+    out = {}
+    for name in embeddings:
+        kwargs = {"vggish_weights": vggish_weights} if name == "vggish" else {}
+        try:
+            emb = get_embedding(name, **kwargs)
+        except (ImportError, ValueError, FileNotFoundError) as e:  # e.g. VGGish without weights
+            out[name] = {"fad": None, "embedding": name, "skipped": str(e)}
+            continue
+        ea = cached_embeddings(original, emb, cache_dir, key)
+        eb = emb.embed(list(resynth), SAMPLE_RATE)
+        out[name] = {"fad": fad(ea, eb), "embedding": emb.name, "n_clips": len(resynth)}
+    return out
+
+
+def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness, resynth, extractor,
+                           voiced_threshold: float, max_excerpts: int = 12) -> dict:
+    from ..data.features import extract_f0, loudness_db, pitch_metrics
+
+    idx = chosen_indices(len(resynth), max_excerpts)
+    f0_hat, _ = extract_f0(resynth[idx], method=extractor)
+    voiced = original_periodicity[idx] >= voiced_threshold
+    pm = pitch_metrics(f0_hat, original_f0[idx], voiced)
+    ld_hat = loudness_db(resynth)
+    return {"f0_median_abs_cents": pm["median_abs_cents"], "f0_rpa_50c": pm["rpa"], "f0_frames": pm["frames"],
+            "f0_excerpts": len(idx), "f0_extractor": extractor, "voiced_periodicity_threshold": voiced_threshold,
+            "loudness_mean_abs_db": float(np.mean(np.abs(ld_hat - original_loudness)))}
+
+
+def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None, results_root="results",
+                 embeddings=DEFAULT_EMBEDDINGS, vggish_weights=None, n_clips: int = 3, ship_model: bool = True,
+                 progress: bool = True) -> dict:
+    from ..data import load_manifest, load_split
+    from ..data.instruments import periodicity_threshold
+    from ..losses import MultiScaleSpectralLoss
+    from ..runs import run_config
+    from ..synth.interventions import paper_intervention
+    from ..audio_io import write_wav
+    from ..train import load_model, run_dir
+
+    t0 = time.perf_counter()
+    cfg = run_config(name, profile)
+    instrument = cfg["data"]["instrument"]
+    ckpt_path = run_dir(name, profile, checkpoint_root) / "best.pt"
+    model, ckpt = load_model(ckpt_path)
+    last = torch.load(ckpt_path.with_name("last.pt"), map_location="cpu", weights_only=False) \
+        if ckpt_path.with_name("last.pt").exists() else ckpt
+    manifest = load_manifest(profile, instrument, root=data_root)
+    if ckpt.get("manifest_hash") != manifest["manifest_hash"]:
+        raise ValueError(f"{name}: checkpoint {ckpt_path} was trained on dataset {ckpt.get('manifest_hash')}, "
+                         f"the current {profile} dataset is {manifest['manifest_hash']}: retrain it")
+    test = load_split(profile, instrument, "test", root=data_root)
+    f0 = torch.as_tensor(test["f0_hz"], dtype=torch.float32)
+    ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
+    original = np.asarray(test["audio"], dtype=np.float32)
+    resynth_t = render_split(model, f0, ld)
+    resynth = resynth_t.numpy()
+    mss = MultiScaleSpectralLoss()
+    with torch.no_grad():
+        mss_values = [mss(resynth_t[i:i + 1], torch.from_numpy(original[i:i + 1])).item() for i in range(len(original))]
+    extractor = ckpt.get("extractor") or manifest.get("extractor", {}).get("method", "pyin")
+    metrics = {
+        "run": name, "profile": profile, "instrument": instrument, "model": cfg["model"]["kind"],
+        "patch": cfg["model"].get("patch"), "imax": cfg["model"].get("imax"), "tables": cfg.get("tables", []),
+        "test_excerpts": len(original), "mss": float(np.mean(mss_values)),
+        "fad": fad_metrics(original, resynth, embeddings, Path(data_root) / profile / instrument / "fad_cache",
+                           manifest["manifest_hash"], vggish_weights),
+        **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
+                                 np.asarray(test["loudness_db"]), resynth, extractor,
+                                 periodicity_threshold(instrument)),
+        "steps": ckpt.get("step"), "steps_total": last.get("step"), "best_valid_mss": ckpt.get("best_valid"),
+        "train_wall_s": last.get("wall_s"), "seed": cfg["seed"], "manifest_hash": manifest["manifest_hash"],
+        "config": cfg, "checkpoint": str(ckpt_path),
+    }
+    out = Path(results_root) / profile / name
+    out.mkdir(parents=True, exist_ok=True)
+    clip_ids = chosen_indices(len(original), n_clips)
+    ids = [str(x) for x in test.get("excerpt_id", range(len(original)))]
+    clips = []
+    intervention = None
+    if cfg["model"]["kind"] == "ddx7" and 2 in cfg.get("tables", []):
+        intervention = paper_intervention(instrument, model.patch)
+        intervened = render_split(model, f0[clip_ids], ld[clip_ids], ratios=intervention.ratios,
+                                  env_gain=intervention.env_gain).numpy()
+    for j, i in enumerate(clip_ids):
+        entry = {"excerpt": ids[i], "original": f"audio/{i:03d}_original.wav", "resynth": f"audio/{i:03d}_resynth.wav"}
+        write_wav(out / entry["original"], original[i], SAMPLE_RATE)
+        write_wav(out / entry["resynth"], np.clip(resynth[i], -1, 1), SAMPLE_RATE)
+        if intervention is not None:
+            entry["intervened"] = f"audio/{i:03d}_intervened.wav"
+            write_wav(out / entry["intervened"], np.clip(intervened[j] / max(1.0, np.abs(intervened[j]).max()), -1, 1),
+                      SAMPLE_RATE)
+        clips.append(entry)
+    metrics["clips"] = clips
+    if intervention is not None:
+        metrics["intervention"] = {"name": intervention.name, "ratios": intervention.ratios,
+                                   "env_gain": intervention.env_gain}
+    log = ckpt_path.with_name("log.csv")
+    if log.exists():
+        shutil.copyfile(log, out / "train_log.csv")
+    if ship_model:
+        state = {k: v.half() if torch.is_floating_point(v) else v for k, v in model.state_dict().items()}
+        from ..train import save_atomic
+
+        save_atomic({"config": model.config, "model": state, "run_config": cfg, "step": ckpt.get("step"),
+                     "manifest_hash": manifest["manifest_hash"], "extractor": extractor}, out / "model.pt")
+    metrics["eval_wall_s"] = round(time.perf_counter() - t0, 1)
+    metrics["provenance"] = provenance()
+    write_json_atomic(metrics, out / "metrics.json")
+    return metrics
+
+
+def add_parser(sub):
+    p = sub.add_parser("eval", help="evaluate trained runs on the test set → results/<profile>/<run>/")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--all", action="store_true", help="every trained run of the profile")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--checkpoints", default=None)
+    p.add_argument("--results", default="results")
+    p.add_argument("--embeddings", default=",".join(DEFAULT_EMBEDDINGS),
+                   help="comma-separated: aisfx, mfcc, vggish (vggish needs --vggish-weights)")
+    p.add_argument("--vggish-weights", default=None, help="a VGGish state_dict file you supply")
+    p.add_argument("--skip-done", action="store_true", help="skip runs whose metrics.json is newer than best.pt")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args):
+    from ..runs import list_runs
+    from ..train import run_dir
+
+    if bool(args.run) == bool(args.all):
+        raise ValueError("give one RUN or --all")
+    embeddings = [e.strip() for e in args.embeddings.split(",") if e.strip()]
+    if args.vggish_weights and "vggish" not in embeddings:
+        embeddings.append("vggish")
+    names = list_runs() if args.all else [args.run]
+    for name in names:
+        best = run_dir(name, args.profile, args.checkpoints) / "best.pt"
+        if not best.exists():
+            if args.all:
+                print(f"{name}: not trained for profile {args.profile}, skipped")
+                continue
+            raise FileNotFoundError(f"{name}: no checkpoint {best}; train it first: ddx7 train {name} "
+                                    f"--profile {args.profile}")
+        done = Path(args.results) / args.profile / name / "metrics.json"
+        if args.skip_done and done.exists() and done.stat().st_mtime > best.stat().st_mtime:
+            print(f"{name}: evaluated, skipped")
+            continue
+        m = evaluate_run(name, args.profile, args.data_root, args.checkpoints, args.results, embeddings,
+                         args.vggish_weights)
+        fads = ", ".join(f"{k} {v['fad']:.3f}" for k, v in m["fad"].items() if v.get("fad") is not None)
+        print(f"{name}: MSS {m['mss']:.3f}, FAD {fads}, f0 {m['f0_median_abs_cents']:.1f} cents, "
+              f"loudness {m['loudness_mean_abs_db']:.1f} dB")
