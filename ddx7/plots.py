@@ -99,3 +99,50 @@ def line_spectrum(audio, sample_rate: int = SAMPLE_RATE):
     """Amplitude spectrum (peak amplitude per sinusoid) and its frequencies, rectangular window."""
     audio = np.asarray(audio, dtype=np.float64)
     return np.fft.rfftfreq(len(audio), 1 / sample_rate), np.abs(np.fft.rfft(audio)) * 2 / len(audio)
+
+
+def draw_architecture(path=None):
+    """The DDX7 signal chain as a figure: controls → TCN → envelopes → FM patch → reverb → audio."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 2.6))
+    boxes = [
+        (0.0, "f0 (Hz)\nloudness (dB)\n250 frames/s", "#eeeeee"),
+        (2.3, "TCN decoder\n5 causal dilated blocks\n128 ch · ≈400k params", "#dce9fd"),
+        (4.6, "envelopes\na_k = max_ol·σ(z_k)\none per operator", "#e4f4dc"),
+        (6.9, "FM synth\nfixed patch + ratios\nImax = 2π·max_ol", "#fde0dc"),
+        (9.2, "learnable reverb\n1 s IR, dry at init", "#f3e6fa"),
+    ]
+    w, h = 1.9, 1.3
+    for x, text, color in boxes:
+        ax.add_patch(FancyBboxPatch((x, 0), w, h, boxstyle="round,pad=0.05", fc=color, ec="0.3", lw=1.2))
+        ax.text(x + w / 2, h / 2, text, ha="center", va="center", fontsize=9.5)
+    for (x0, *_), (x1, *_) in zip(boxes, boxes[1:]):
+        ax.annotate("", xy=(x1 - 0.05, h / 2), xytext=(x0 + w + 0.05, h / 2),
+                    arrowprops=dict(arrowstyle="-|>", color="0.2", lw=1.5))
+    ax.annotate("", xy=(11.75, h / 2), xytext=(9.2 + w + 0.05, h / 2), arrowprops=dict(arrowstyle="-|>", lw=1.5))
+    ax.text(11.8, h / 2, "audio\n16 kHz", va="center", fontsize=9.5)
+    ax.annotate("", xy=(7.85, h + 0.07), xytext=(0.95, h + 0.07),
+                arrowprops=dict(arrowstyle="-|>", color="C3", lw=1, connectionstyle="arc3,rad=-0.12"))
+    ax.text(4.4, h + 0.62, "f0 sets the operators' phases", ha="center", fontsize=8.5, color="C3")
+    ax.set_xlim(-0.2, 12.6)
+    ax.set_ylim(-0.2, 2.2)
+    ax.axis("off")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+    return fig
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "architecture":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        draw_architecture(sys.argv[2])
+    else:
+        sys.exit("usage: python -m ddx7.plots architecture OUT.svg")
