@@ -136,13 +136,30 @@ def draw_architecture(path=None):
     return fig
 
 
+def draw_all_patches(path=None):
+    """Every registered patch's graph in one figure."""
+    import matplotlib.pyplot as plt
+
+    from .synth.patches import PATCHES
+
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.5))
+    for ax, name in zip(axes.flat, PATCHES):
+        draw_patch(name, ax)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+    return fig
+
+
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) == 3 and sys.argv[1] == "architecture":
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        draw_architecture(sys.argv[2])
+    matplotlib.use("Agg")
+    figures = {"architecture": draw_architecture, "patches": draw_all_patches}
+    if len(sys.argv) == 3 and sys.argv[1] in figures:
+        figures[sys.argv[1]](sys.argv[2])
     else:
-        sys.exit("usage: python -m ddx7.plots architecture OUT.svg")
+        sys.exit(f"usage: python -m ddx7.plots {{{'|'.join(figures)}}} OUT.svg")

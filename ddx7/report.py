@@ -147,3 +147,254 @@ def clip(profile: str, run: str, kind: str = "resynth", index: int = 0):
 def paper_note(profile: str) -> str:
     return ("Numbers from our own runs on rendered (FluidR3 soundfont) performances, not URMP, with a training "
             f"budget far below the paper's 120k steps (profile '{profile}'); see 'What differs from the paper'.")
+
+
+# ------------------------------------------------------------------------------------ training
+def budget_table(profile: str) -> pd.DataFrame:
+    from .runs import describe_run, list_runs, run_config
+
+    rows = []
+    for r in list_runs():
+        d = describe_run(r, profile)
+        t = run_config(r, profile)["train"]
+        rows.append({"run": r, "model": d["model"], "steps": t["steps"], "batch": t["batch_size"],
+                     "excerpt (s)": d["excerpt_s"], "lr": t["lr"], "audio seen (min)":
+                     round(t["steps"] * t["batch_size"] * d["excerpt_s"] / 60, 1)})
+    paper = {"run": "paper (every run)", "model": "", "steps": 120000, "batch": 16, "excerpt (s)": 4.0, "lr": 3e-4,
+             "audio seen (min)": 120000 * 16 * 4 / 60}
+    return pd.DataFrame([paper, *rows]).set_index("run")
+
+
+def load_curves(profile: str) -> pd.DataFrame:
+    frames = []
+    for path in sorted(results_dir(profile).glob("*/train_log.csv")):
+        df = pd.read_csv(path)
+        m = load_metrics_json(profile, path.parent.name)
+        df["run"], df["instrument"], df["model"] = m["run"], m["instrument"], m["model"]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["step", "split", "loss", "lr", "wall_s", "run", "instrument", "model"])
+
+
+def plot_curves(curves: pd.DataFrame, split: str = "valid"):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = curves[curves["split"] == split]
+    fig, axes = plt.subplots(1, len(INSTRUMENTS), figsize=(15, 4.2), sharey=True)
+    for ax, inst in zip(axes, INSTRUMENTS):
+        d = data[data["instrument"] == inst]
+        if len(d):
+            sns.lineplot(d, x="step", y="loss", hue="run", ax=ax, marker="o" if split == "valid" else None,
+                         markersize=4, linewidth=1.3)
+            ax.legend(fontsize=7, title=None)
+        ax.set(title=f"{inst}: {split} loss", xlabel="step", ylabel="multi-scale spectral loss")
+    fig.tight_layout()
+    return fig
+
+
+def training_summary(profile: str) -> pd.DataFrame:
+    df = load_metrics(profile)
+    if df.empty:
+        return df
+    out = df[["run", "instrument", "model", "steps", "steps_total", "train_wall_s"]].copy()
+    out["best valid MSS"] = [load_metrics_json(profile, r).get("best_valid_mss") for r in df["run"]]
+    out = out.rename(columns={"steps": "best step", "steps_total": "steps trained", "train_wall_s": "wall time (s)"})
+    return out.set_index("run")
+
+
+# ------------------------------------------------------------------------------------ tables
+def primary_embedding(df: pd.DataFrame) -> str | None:
+    cols = [c for c in df.columns if c.startswith("fad_") and df[c].notna().any()]
+    return "fad_aisfx" if "fad_aisfx" in cols else (cols[0] if cols else None)
+
+
+def imax_label(x) -> str:
+    import math
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    for k, lab in ((2 * math.pi, "2π"), (4 * math.pi, "4π")):
+        if abs(x - k) < 1e-6:
+            return lab
+    return f"{x:g}"
+
+
+def metrics_table(profile: str, runs) -> pd.DataFrame:
+    df = load_metrics(profile)
+    df = df[df["run"].isin(list(runs))].copy()
+    if df.empty:
+        return df
+    df["imax"] = df["imax"].map(imax_label)
+    df.loc[df["model"] == "hpn", "patch"] = "harmonic+noise"
+    fad_cols = [c for c in df.columns if c.startswith("fad_") and df[c].notna().any()]
+    cols = ["run", "instrument", "model", "patch", "imax", *fad_cols, "mss", "f0_median_abs_cents",
+            "loudness_mean_abs_db", "steps"]
+    out = df[cols].rename(columns={"mss": "MSS", "f0_median_abs_cents": "f0 error (cents)",
+                                   "loudness_mean_abs_db": "loudness error (dB)", "steps": "best step",
+                                   **{c: f"FAD {c[4:]}" for c in fad_cols}})
+    order = {r: i for i, r in enumerate(runs)}
+    return out.sort_values("run", key=lambda s: s.map(order)).set_index("run")
+
+
+def plot_metric_bars(table: pd.DataFrame, x: str = "instrument", hue: str = "model"):
+    """One bar chart per metric (every FAD column, MSS, f0 error)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    metrics = [c for c in table.columns if c.startswith("FAD")] + ["MSS", "f0 error (cents)"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6))
+    data = table.reset_index()
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        sns.barplot(data, x=x, y=m, hue=hue, ax=ax)
+        ax.set_title(f"{m} (lower is better)", fontsize=10)
+        ax.legend(fontsize=7, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def pivot_metric(table: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    metrics = [c for c in table.columns if c.startswith("FAD")] + ["MSS", "f0 error (cents)"]
+    return table.reset_index().pivot_table(index=index, columns=columns, values=metrics, aggfunc="first")
+
+
+def table1_players(profile: str, table1: dict, clips: int = 2):
+    rows = []
+    for inst, (hpn, ddx7) in table1.items():
+        m = load_metrics_json(profile, ddx7)
+        for i in range(min(clips, len(m["clips"]))):
+            rows.append({"label": f"{inst}, excerpt {m['clips'][i]['excerpt']}",
+                         "original": clip(profile, ddx7, "original", i), "HpN": clip(profile, hpn, "resynth", i),
+                         "DDX7": clip(profile, ddx7, "resynth", i)})
+    return players_table(rows, ["original", "HpN", "DDX7"], "16 kHz mono test excerpts; " + paper_note(profile))
+
+
+def grid_players(profile: str, runs, rows: str = "imax", columns: str = "instrument", index: int = 0):
+    df = metrics_table(profile, runs).reset_index()
+    cols = list(dict.fromkeys(df[columns]))
+    out = []
+    for key, group in df.groupby(rows, sort=False):
+        row = {"label": str(key)}
+        for _, r in group.iterrows():
+            row[r[columns]] = clip(profile, r["run"], "resynth", index)
+        out.append(row)
+    first = df["run"].iloc[0]
+    out.insert(0, {"label": "original", **{c: clip(profile, df[df[columns] == c]["run"].iloc[0], "original", index)
+                                          for c in cols}})
+    return players_table(out, cols, f"first chosen test excerpt of each run ({first} …)")
+
+
+def _best(group: pd.DataFrame, metric: str):
+    g = group.dropna(subset=[metric])
+    return None if g.empty else g.loc[g[metric].idxmin()]
+
+
+def ablation_finding(table: pd.DataFrame) -> str:
+    """Whether our numbers agree with the paper: violin, flute best with more oscillators; trumpet with 2."""
+    fad = next((c for c in table.columns if c == "FAD aisfx"), next((c for c in table.columns if c.startswith("FAD")), None))
+    df = table.reset_index()
+    df["operators"] = df["patch"].str.extract(r"(\d)osc")[0].astype(float)
+    lines = []
+    for inst, expected in (("violin", "more"), ("flute", "more"), ("trumpet", "2")):
+        g = df[df["instrument"] == inst]
+        if g.empty:
+            continue
+        verdicts = []
+        for metric in [m for m in (fad, "MSS") if m]:
+            best = _best(g, metric)
+            if best is None:
+                continue
+            n = int(best["operators"])
+            agrees = (n == g["operators"].max()) if expected == "more" else (n == 2)
+            verdicts.append(f"by {metric} the best is **{best['patch']}** ({n} operators, {best[metric]:.3g}) — "
+                            f"{'agrees' if agrees else 'disagrees'} with the paper")
+        paper = "more oscillators help" if expected == "more" else "2 oscillators are best"
+        lines.append(f"- **{inst}** (paper: {paper}): " + "; ".join(verdicts) + ".")
+    return "\n".join(lines) if lines else "No ablation runs evaluated for this profile."
+
+
+def imax_finding(table: pd.DataFrame) -> str:
+    fad = next((c for c in table.columns if c.startswith("FAD")), "MSS")
+    df = table.reset_index()
+    lines = []
+    for inst, g in df.groupby("instrument", sort=False):
+        best = _best(g, fad)
+        worst = g.loc[g[fad].idxmax()] if g[fad].notna().any() else None
+        if best is not None and worst is not None:
+            lines.append(f"- **{inst}**: best $I_{{max}}$ = {best['imax']} ({fad} {best[fad]:.3g}), "
+                         f"worst {worst['imax']} ({worst[fad]:.3g}).")
+    return "\n".join(lines)
+
+
+def fad_table(profile: str) -> pd.DataFrame:
+    df = load_metrics(profile)
+    if df.empty:
+        return df
+    cols = [c for c in df.columns if c.startswith("fad_")]
+    out = df[["run", "instrument", "model", *cols]].set_index("run")
+    return out.rename(columns={c: f"FAD {c[4:]}" for c in cols})
+
+
+def plot_fad_heatmap(profile: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    t = fad_table(profile)
+    cols = [c for c in t.columns if c.startswith("FAD") and t[c].notna().any()]
+    fig, axes = plt.subplots(1, len(cols), figsize=(5 * len(cols), 0.35 * len(t) + 1.5))
+    for ax, c in zip(np.atleast_1d(axes), cols):
+        sns.heatmap(t[[c]], annot=True, fmt=".3g", cmap="viridis_r", ax=ax, cbar=False)
+        ax.set_title(c)
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------ rtf
+def ensure_rtf(profile: str, repeats: int = 100, threads: int = 1, compute: bool = False) -> pd.DataFrame:
+    from .eval.bench import run_rtf
+
+    path = results_dir(profile) / "rtf.csv"
+    if compute or not path.exists():
+        run_rtf(profile, threads, repeats, find_root() / RESULTS, progress=False)
+    return pd.read_csv(path)
+
+
+def rtf_note(profile: str) -> str:
+    meta = json.loads((results_dir(profile) / "rtf.json").read_text())
+    return (f"Measured on **{meta['cpu']}**, {meta['threads']} thread(s), torch {meta['torch']}, {meta['repeats']} "
+            "renders per cell. The paper's numbers are from PyTorch on an Intel i7-6700HQ (threads not stated): "
+            "compare the *ratio* HpN / DDX7 across machines, not the absolute values.")
+
+
+def ensure_streaming_rtf(profile: str, threads: int = 1, compute: bool = False) -> pd.DataFrame:
+    path = results_dir(profile) / "rtf_streaming.csv"
+    if compute or not path.exists():
+        from .stream import run_streaming_benchmark
+
+        run_streaming_benchmark(profile, results_dir(profile), threads=threads, progress=False)
+    return pd.read_csv(path)
+
+
+def plot_rtf(paper_table: pd.DataFrame, streaming: pd.DataFrame | None = None):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    t = paper_table.sort_values("latency_ms")
+    ax.errorbar(t["latency_ms"], t["ddx7_mean"], t["ddx7_std"], marker="o", label="DDX7, paper procedure (ours)")
+    ax.errorbar(t["latency_ms"], t["hpn_mean"], t["hpn_std"], marker="s", label="HpN, paper procedure (ours)")
+    ax.plot(t["latency_ms"], t["paper_ddx7"], "o--", color="C0", alpha=0.45, label="DDX7, paper's Table 5")
+    ax.plot(t["latency_ms"], t["paper_hpn"], "s--", color="C1", alpha=0.45, label="HpN, paper's Table 5")
+    if streaming is not None and len(streaming):
+        lat = "latency_ms" if "latency_ms" in streaming else "block_ms"
+        for i, (variant, g) in enumerate(streaming.groupby("variant")):
+            g = g.sort_values(lat)
+            ax.plot(g[lat], g["rtf_mean"], marker="^", color=f"C{i + 2}", label=f"{variant}, streaming")
+    ax.axhline(1.0, color="k", lw=1)
+    ax.text(t["latency_ms"].max(), 1.08, "real time", ha="right", fontsize=9)
+    ax.set(xscale="log", yscale="log", xlabel="latency = block length (ms)", ylabel="real-time factor",
+           title="Real-time factor against latency")
+    ax.set_xticks(list(t["latency_ms"]), [str(int(v)) for v in t["latency_ms"]])
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
