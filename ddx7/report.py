@@ -58,10 +58,10 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=print) ->
     cwd = os.getcwd()
     os.chdir(root)  # data/, checkpoints/ and results/ live at the root
     try:
-        from .data import build_dataset
+        from .data import ensure_built
 
         for instrument in sorted({run_config(r, profile)["data"]["instrument"] for r in missing}):
-            build_dataset(profile, instrument, progress=False)
+            ensure_built(profile, instrument)
         for r in missing:
             if compute or not is_finished(r, profile):
                 s = train_run(r, profile, restart=compute, progress=False)
@@ -398,3 +398,89 @@ def plot_rtf(paper_table: pd.DataFrame, streaming: pd.DataFrame | None = None):
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------ interventions
+TABLE2 = {"violin": "violin-6osc-imax2", "flute": "flute-6osc-imax2", "trumpet": "trumpet-2osc-imax2pi"}
+
+
+def table2_players(profile: str, index: int = 0):
+    rows = []
+    for inst, run in TABLE2.items():
+        m = load_metrics_json(profile, run)
+        rows.append({"label": f"{inst} · {m['patch']} · Imax {imax_label(m['imax'])}",
+                     "intervention": m.get("intervention", {}).get("name", "—"),
+                     "original": clip(profile, run, "original", index),
+                     "DDX7 resynthesis": clip(profile, run, "resynth", index),
+                     "intervened": clip(profile, run, "intervened", index)})
+    return players_table(rows, ["intervention", "original", "DDX7 resynthesis", "intervened"],
+                         "No retraining: the same decoder outputs rendered with other ratios / envelope gains.")
+
+
+def plot_intervention_spectrograms(profile: str, index: int = 0):
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    from .plots import spectrogram
+
+    fig, axes = plt.subplots(len(TABLE2), 2, figsize=(13, 3.0 * len(TABLE2)))
+    for row, (inst, run) in zip(axes, TABLE2.items()):
+        m = load_metrics_json(profile, run)
+        for ax, kind in zip(row, ("resynth", "intervened")):
+            audio, _ = sf.read(results_dir(profile) / run / m["clips"][index][kind])
+            label = "DDX7 resynthesis" if kind == "resynth" else m.get("intervention", {}).get("name", kind)
+            spectrogram(audio, ax, fmax=6000, title=f"{inst}: {label}")
+    fig.tight_layout()
+    return fig
+
+
+def excerpt_controls(profile: str, run: str, index: int = 0):
+    """(model, f0, loudness, original audio) of a run's chosen test clip, from results/ alone."""
+    import soundfile as sf
+
+    from .resynth import features, find_checkpoint
+    from .train import load_model
+
+    root = find_root()
+    model, ckpt = load_model(find_checkpoint(run, profile, results_root=root / RESULTS,
+                                             checkpoint_root=root / "checkpoints"))
+    m = load_metrics_json(profile, run)
+    audio, _ = sf.read(results_dir(profile) / run / m["clips"][index]["original"], dtype="float32")
+    f0, ld, _ = features(audio, ckpt.get("extractor") or "pyin", run)
+    return model, f0, ld, audio
+
+
+def intervention_panel_for(profile: str, run: str, index: int = 0):
+    from .web import panel_from_model
+
+    model, f0, ld, audio = excerpt_controls(profile, run, index)
+    m = load_metrics_json(profile, run)
+    return panel_from_model(model, f0, ld, title=f"{m['instrument']} · {run} · test excerpt {m['clips'][index]['excerpt']}",
+                            original_audio=audio)
+
+
+def live_sliders(profile: str, run: str, index: int = 0):
+    """ipywidgets sliders (one ratio and one envelope gain per operator) that re-render in a live kernel."""
+    import ipywidgets as W
+    import torch
+    from IPython.display import Audio, display
+
+    model, f0, ld, _ = excerpt_controls(profile, run, index)
+    patch = model.patch
+    ratios = [W.FloatSlider(value=r, min=0.25, max=16, step=0.01, description=f"ratio OP{k + 1}")
+              for k, r in enumerate(patch.ratios)]
+    gains = [W.FloatSlider(value=1.0, min=0, max=4, step=0.05, description=f"gain OP{k + 1}")
+             for k in range(patch.n_ops)]
+    out = W.Output()
+
+    def render(_=None):
+        with torch.no_grad():
+            audio = model(torch.as_tensor(f0)[None], torch.as_tensor(ld)[None], ratios=[s.value for s in ratios],
+                          env_gain=[s.value for s in gains])[0].numpy()
+        out.clear_output(wait=True)
+        with out:
+            display(Audio(audio / max(1.0, abs(audio).max()), rate=SAMPLE_RATE))
+
+    button = W.Button(description="render")
+    button.on_click(render)
+    return W.VBox([W.HBox([W.VBox(ratios), W.VBox(gains)]), button, out])
