@@ -181,8 +181,9 @@ class StreamingDDX7(nn.Module):
     # -- construction
 
     def _init_decoder(self, decoder):
-        """Per conv: weight [C_out, kernel · C_in] (all taps in one matrix product), bias, dilation.
-        A 1×1 residual projection is stacked under conv1's rows (it reads conv1's current-frame tap)."""
+        """Per conv: weight [kernel · C_in, C_out] (all taps in one matrix product), bias, dilation and
+        the history ring. A 1×1 residual projection is appended to conv1's output columns (it reads
+        conv1's current-frame tap), saving a matrix product per block where channels change."""
         self.weights, self.biases, self.dilations, self.c_in, self.history = [], [], [], [], []
         self.step = 0  # frames processed: the ring position of every conv's history
         self.n_blocks = len(decoder.blocks)
