@@ -42,7 +42,7 @@ def runs_for_tables(tables, profile: str = "quick") -> list[str]:
     return [r for r in list_runs() if want & set(run_config(r, profile).get("tables", []))]
 
 
-def ensure_results(profile: str, runs=None, compute: bool = False, log=print) -> list[str]:
+def ensure_results(profile: str, runs=None, compute: bool = False, log=None) -> list[str]:
     """Build the data, train and evaluate whatever of ``runs`` has no metrics yet; returns the runs done now."""
     import os
 
@@ -55,13 +55,19 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=print) ->
     missing = [r for r in runs if compute or not (results_dir(profile) / r / "metrics.json").exists()]
     if not missing:
         return []
+    lines: list[str] = []
+    log = log or lines.append
     cwd = os.getcwd()
     os.chdir(root)  # data/, checkpoints/ and results/ live at the root
     try:
         from .data import ensure_built
 
+        import contextlib
+
         for instrument in sorted({run_config(r, profile)["data"]["instrument"] for r in missing}):
-            ensure_built(profile, instrument)
+            with contextlib.redirect_stderr(io.StringIO()):  # progress bars: the manifest records the build
+                manifest = ensure_built(profile, instrument)
+            log(f"data {profile}/{instrument}: manifest {manifest['manifest_hash'][:12]}")
         for r in missing:
             if compute or not is_finished(r, profile):
                 s = train_run(r, profile, restart=compute, progress=False)
@@ -70,6 +76,8 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=print) ->
             log(f"evaluated {r}: MSS {m['mss']:.3f}")
     finally:
         os.chdir(cwd)
+        if lines:
+            print("\n".join(lines))
     return missing
 
 
@@ -140,7 +148,7 @@ def clip(profile: str, run: str, kind: str = "resynth", index: int = 0):
     """(data URI, label) of the index-th chosen test clip of a run ('original', 'resynth', 'intervened')."""
     m = load_metrics_json(profile, run)
     entry = m["clips"][index]
-    label = f"{m['instrument']} · {run} · {kind} · excerpt {entry['excerpt']}"
+    label = f"{m['instrument']} · {run} · {kind}"
     return wav_data_uri(results_dir(profile) / run / entry[kind]), label
 
 
@@ -370,9 +378,12 @@ def rtf_note(profile: str) -> str:
 def ensure_streaming_rtf(profile: str, threads: int = 1, compute: bool = False) -> pd.DataFrame:
     path = results_dir(profile) / "rtf_streaming.csv"
     if compute or not path.exists():
+        import contextlib
+
         from .stream import run_streaming_benchmark
 
-        run_streaming_benchmark(profile, results_dir(profile), threads=threads, progress=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # the CSV below is the result; skip the console report
+            run_streaming_benchmark(profile, results_dir(profile), threads=threads, progress=False)
     return pd.read_csv(path)
 
 
