@@ -48,7 +48,7 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=None) -> 
 
     from .eval.evaluate import evaluate_run
     from .runs import list_runs, run_config
-    from .train import is_finished, train_run
+    from .train import is_finished, train_many
 
     root = find_root()
     runs = list(runs or list_runs())
@@ -68,10 +68,10 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=None) -> 
             with contextlib.redirect_stderr(io.StringIO()):  # progress bars: the manifest records the build
                 manifest = ensure_built(profile, instrument)
             log(f"data {profile}/{instrument}: manifest {manifest['manifest_hash'][:12]}")
+        to_train = [r for r in missing if compute or not is_finished(r, profile)]
+        for s in train_many(to_train, profile, jobs=2, restart=compute):
+            log(f"trained {s['run']}: {s['step']} steps, best valid MSS {s['best_valid']:.3f}, {s['wall_s']:.0f} s")
         for r in missing:
-            if compute or not is_finished(r, profile):
-                s = train_run(r, profile, restart=compute, progress=False)
-                log(f"trained {r}: {s['step']} steps, best valid MSS {s['best_valid']:.3f}, {s['wall_s']:.0f} s")
             m = evaluate_run(r, profile, progress=False)
             log(f"evaluated {r}: MSS {m['mss']:.3f}")
     finally:

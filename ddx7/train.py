@@ -334,6 +334,26 @@ def train_run(name: str, profile: str, data_root="data", out_root=None, device=N
     return summary
 
 
+def _train_job(work) -> dict:
+    return train_run(*work)
+
+
+def train_many(names, profile: str, jobs: int = 1, threads: int | None = None, data_root="data", out_root=None,
+               device=None, restart=False, max_steps=None):
+    """Train several runs; with jobs > 1 in that many processes of one torch thread each. Yields summaries."""
+    jobs = max(1, min(jobs, len(names)))
+    threads = threads or (1 if jobs > 1 else None)
+    work = [(n, profile, data_root, out_root, device, threads, restart, max_steps, jobs == 1) for n in names]
+    if jobs == 1:
+        yield from (train_run(*w) for w in work)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        yield from pool.map(_train_job, work)
+
+
 def add_parser(sub):
     p = sub.add_parser("train", help="train one run, or the whole grid with --all (resumes unfinished runs)")
     p.add_argument("run", nargs="?", help="run name (see `ddx7 runs`)")
@@ -346,6 +366,9 @@ def add_parser(sub):
     p.add_argument("--restart", action="store_true", help="discard existing checkpoints of the run")
     p.add_argument("--resume", action="store_true", help="require an existing checkpoint to continue from")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="with --all: train this many runs at once, one torch thread each (2 on a 2-core machine: "
+                        "small-batch CPU training scales better across processes than across threads)")
     p.set_defaults(func=cmd_train)
 
 
@@ -356,16 +379,19 @@ def cmd_train(args):
         raise ValueError("give one RUN or --all")
     names = list_runs() if args.all else [args.run]
     run_config(names[0], args.profile)  # unknown run/profile → clear error before any work
+    todo = []
     for name in names:
         if is_finished(name, args.profile, args.out) and not args.restart:
             print(f"{name}: finished, skipped")
             continue
         if args.resume and not (run_dir(name, args.profile, args.out) / "last.pt").exists():
             raise ValueError(f"--resume: no checkpoint for {name} in {run_dir(name, args.profile, args.out)}")
-        summary = train_run(name, args.profile, args.data_root, args.out, args.device, args.threads,
-                            args.restart, args.max_steps)
+        todo.append(name)
+    summaries = train_many(todo, args.profile, args.jobs, args.threads, data_root=args.data_root, out_root=args.out,
+                           device=args.device, restart=args.restart, max_steps=args.max_steps)
+    for summary in summaries:
         if summary.get("world_size", 1) == 1 or dist.get_rank() == 0:
-            print(f"{name}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
-                  f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads")
+            print(f"{summary['run']}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
+                  f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads", flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
