@@ -44,7 +44,11 @@ def test_book_config_offline_and_excludes():
     for d in (".venv", "_build", "_vendor", "data", "results"):
         assert d in cfg["exclude_patterns"]
     sph = cfg["sphinx"]["config"]
-    assert sph["html_static_path"] == ["_vendor"]
+    assert sph["html_static_path"][0] == "_vendor"
+    for folder in sph["html_static_path"]:  # a static folder named _static would add its .js to every page
+        assert Path(folder).name != "_static"
+    for css in sph.get("html_css_files", []):
+        assert any((ROOT / folder / css).is_file() for folder in sph["html_static_path"][1:]), css
     assert not sph["mathjax_path"].startswith("http")
     assert all(not k.startswith("http") for k in sph["nb_ipywidgets_js"])
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
