@@ -142,3 +142,15 @@ def test_every_patch_builds_a_model_with_one_output_per_operator():
             env = model.get_controls(torch.full((1, 8), 300.0), torch.full((1, 8), -30.0))["envelopes"]
         assert env.shape == (1, 8, patch.n_ops)
         assert (env >= 0).all() and (env <= model.synth.max_ol).all()
+
+
+def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
+    from ddx7.models.tcn import Dropout
+
+    drop = Dropout(0.5)
+    x = torch.ones(200_000)
+    y = drop(x)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    assert abs(y.mean().item() - 1.0) < 0.01
+    drop.eval()
+    assert torch.equal(drop(x), x)
