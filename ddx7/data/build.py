@@ -303,6 +303,14 @@ def _config_key(config: dict) -> str:
     return canonical_hash(_jsonable(dict(config, data_version=DATA_VERSION)))
 
 
+def existing_build(out_dir: Path, config: dict, label: str, force: bool = False) -> dict | None:
+    """The manifest of an up-to-date build of ``config`` in ``out_dir`` (logged as skipped), else None."""
+    done = None if force else up_to_date(out_dir, config)
+    if done is not None:
+        log(f"{label}: up to date ({done['manifest_hash'][:12]}), skipping")
+    return done
+
+
 def up_to_date(out_dir: Path, config: dict) -> dict | None:
     mpath = out_dir / "manifest.json"
     if not mpath.is_file():
@@ -598,9 +606,8 @@ def build_rendered(
         "soundfont": {"name": Path(sf_path).name, "bytes": sf_stat.st_size},
         "extractor": extractor_settings(method, ahop),
     }
-    done = None if force else up_to_date(out_dir, config)
+    done = existing_build(out_dir, config, f"{prof.name}/{instrument}", force)
     if done is not None:
-        log(f"{prof.name}/{instrument}: up to date ({done['manifest_hash'][:12]}), skipping")
         return done
 
     excerpts: list[Excerpt] = []
@@ -705,9 +712,8 @@ def build_recordings(
     config = {"source": source, "instrument": instrument, "base": str(base.resolve()),
               "files": _file_signature([f for f, _ in files], base),
               "extractor": extractor_settings(method, ahop), **(extra_config or {})}
-    done = None if force else up_to_date(out_dir, config)
+    done = existing_build(out_dir, config, f"{profile}/{instrument}", force)
     if done is not None:
-        log(f"{profile}/{instrument}: up to date ({done['manifest_hash'][:12]}), skipping")
         return done
     excerpts: list[Excerpt] = []
     skipped: list = []
