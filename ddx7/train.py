@@ -16,7 +16,6 @@ import csv
 import io
 import math
 import os
-import platform
 import signal
 import tempfile
 import time
@@ -31,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import HOP
 from .losses import MultiScaleSpectralLoss
 from .models import build_model
+from .provenance import cpu_model
 from .runs import config_hash, model_kwargs, run_config
 
 CHECKPOINT_ROOT = Path(os.environ.get("DDX7_CHECKPOINTS", "checkpoints"))
@@ -330,7 +330,7 @@ def train_run(name: str, profile: str, data_root="data", out_root=None, device=N
         print(f"{name}: resuming from step {trainer.step}")
     summary = trainer.run(max_steps)
     summary.update(resumed=resumed, config_hash=config_hash(cfg), manifest_hash=dataset.manifest_hash,
-                   machine=platform.processor() or platform.machine())
+                   machine=cpu_model())
     return summary
 
 
