@@ -334,24 +334,48 @@ def train_run(name: str, profile: str, data_root="data", out_root=None, device=N
     return summary
 
 
-def _train_job(work) -> dict:
-    return train_run(*work)
+# Relative CPU cost of one training step (batch 8 × 1 s, 1 thread): HpN's 512-unit GRU vs the TCN.
+STEP_COST = {"hpn": 5.5, "ddx7": 1.0}
+
+
+def _train_job(work, evaluate: bool = False, results_root="results") -> dict:
+    summary = train_run(*work)
+    if evaluate and summary["finished"]:
+        from .eval.evaluate import evaluate_run
+
+        name, profile, data_root, out_root = work[:4]
+        metrics = evaluate_run(name, profile, data_root, out_root, results_root, progress=False)
+        summary["eval"] = {"mss": metrics["mss"], "fad": {k: v.get("fad") for k, v in metrics["fad"].items()},
+                           "eval_wall_s": metrics["eval_wall_s"]}
+    return summary
+
+
+def longest_first(names, profile: str) -> list:
+    """Order runs by expected cost so that parallel workers finish together (the slowest start first)."""
+    return sorted(names, key=lambda n: -STEP_COST.get(run_config(n, profile)["model"]["kind"], 1.0))
 
 
 def train_many(names, profile: str, jobs: int = 1, threads: int | None = None, data_root="data", out_root=None,
-               device=None, restart=False, max_steps=None):
-    """Train several runs; with jobs > 1 in that many processes of one torch thread each. Yields summaries."""
+               device=None, restart=False, max_steps=None, evaluate=False, results_root="results"):
+    """Train several runs; with jobs > 1 in that many processes of one torch thread each. Yields summaries.
+
+    With ``evaluate`` each run is evaluated (``ddx7 eval``) by its worker as soon as it has finished, so
+    evaluation overlaps the remaining training."""
+    from functools import partial
+
     jobs = max(1, min(jobs, len(names)))
     threads = threads or (1 if jobs > 1 else None)
+    names = longest_first(names, profile) if jobs > 1 else list(names)
     work = [(n, profile, data_root, out_root, device, threads, restart, max_steps, jobs == 1) for n in names]
+    job = partial(_train_job, evaluate=evaluate, results_root=results_root)
     if jobs == 1:
-        yield from (train_run(*w) for w in work)
+        yield from (job(w) for w in work)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(_train_job, work)
+        yield from pool.map(job, work)
 
 
 def add_parser(sub):
@@ -369,6 +393,9 @@ def add_parser(sub):
     p.add_argument("--jobs", type=int, default=1,
                    help="with --all: train this many runs at once, one torch thread each (2 on a 2-core machine: "
                         "small-batch CPU training scales better across processes than across threads)")
+    p.add_argument("--eval", action="store_true",
+                   help="evaluate each run (as `ddx7 eval`) as soon as it has finished training")
+    p.add_argument("--results", default="results", help="results root for --eval")
     p.set_defaults(func=cmd_train)
 
 
@@ -388,10 +415,15 @@ def cmd_train(args):
             raise ValueError(f"--resume: no checkpoint for {name} in {run_dir(name, args.profile, args.out)}")
         todo.append(name)
     summaries = train_many(todo, args.profile, args.jobs, args.threads, data_root=args.data_root, out_root=args.out,
-                           device=args.device, restart=args.restart, max_steps=args.max_steps)
+                           device=args.device, restart=args.restart, max_steps=args.max_steps,
+                           evaluate=args.eval, results_root=args.results)
     for summary in summaries:
         if summary.get("world_size", 1) == 1 or dist.get_rank() == 0:
             print(f"{summary['run']}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
                   f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads", flush=True)
+            if "eval" in summary:
+                fads = ", ".join(f"{k} {v:.3f}" for k, v in summary["eval"]["fad"].items() if v is not None)
+                print(f"{summary['run']}: evaluated: test MSS {summary['eval']['mss']:.3f}, FAD {fads} "
+                      f"({summary['eval']['eval_wall_s']:.0f} s)", flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()

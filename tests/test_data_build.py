@@ -78,3 +78,30 @@ def test_unknown_profile_and_instrument(tmp_path):
         B.build_profile("huge", root=tmp_path)
     with pytest.raises(DataError, match="unknown instrument"):
         B.build_profile("smoke", ["kazoo"], root=tmp_path)
+
+
+def test_data_card_round_trip(built, tmp_path):
+    from ddx7.data.card import example_indices, load_card, write_card
+
+    root, man = built
+    out = write_card("tiny-test", "trumpet", root=root, results_root=tmp_path, n_examples=3)
+    card_man, splits = load_card("tiny-test", "trumpet", tmp_path)
+    assert card_man == man
+    for s in ("train", "valid", "test"):
+        d = load_split("tiny-test", "trumpet", s, root)
+        c = splits[s]
+        assert list(c["excerpt_id"]) == list(d["excerpt_id"])
+        np.testing.assert_allclose(c["f0_hz"], d["f0_hz"], rtol=1e-3)  # float16 keeps ~3 digits
+        np.testing.assert_allclose(c["loudness_db"], d["loudness_db"], rtol=1e-3, atol=0.05)
+        idx = example_indices(len(d["excerpt_id"]), 3)
+        for i in idx:
+            np.testing.assert_allclose(c["audio"][i], d["audio"][i], atol=1e-3)
+        missing = sorted(set(range(len(d["excerpt_id"]))) - set(idx))
+        if missing:
+            with pytest.raises(DataError, match="keeps the audio of excerpts"):
+                c["audio"][missing[0]]
+    (out / "card.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable data card"):
+        load_card("tiny-test", "trumpet", tmp_path)
+    with pytest.raises(DataError, match="no data card"):
+        load_card("tiny-test", "violin", tmp_path)

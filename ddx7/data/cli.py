@@ -5,6 +5,7 @@
                      [--pieces SPEC ...] [--root data] [--force]
     ddx7 data urmp   --root PATH [--instruments ...] [--extractor ...] [--out data] [--profile urmp]
     ddx7 data folder --dir PATH --instrument NAME [--extractor ...] [--out data] [--profile folder]
+    ddx7 data card   --profile full [--instruments ...] [--root data] [--results results]
 
 The lead's ``ddx7/cli.py`` calls :func:`add_parser` on its subparsers and then ``args.func(args)``.
 Standalone: ``python -m ddx7.data.cli build --profile smoke``. Exit status 2 with a one-line
@@ -72,6 +73,20 @@ def cmd_folder(args):
                         force=args.force)
 
 
+def cmd_card(args):
+    from .card import write_card
+
+    try:
+        for inst in args.instruments or list(INSTRUMENTS):
+            out = write_card(args.profile, inst, root=args.root, results_root=args.results)
+            size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+            print(f"{args.profile}/{inst}: data card {out} ({size:.1f} MB)")
+    except DataError as err:
+        print(f"ddx7 data: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _common(p, out_flag: str):
     p.add_argument("--extractor", choices=F0_METHODS, default=None,
                    help="f0 extractor (default: tiny; 'full' is the paper's CREPE, ~66 s per "
@@ -90,7 +105,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     data = subparsers.add_parser("data", help="build datasets (rendered corpus, URMP, folder)",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = data.add_subparsers(dest="data_command", metavar="{build,urmp,folder}")
+    sub = data.add_subparsers(dest="data_command", metavar="{build,urmp,folder,card}")
     sub.required = True
 
     b = sub.add_parser("build", help="render the corpus of a profile and extract features")
@@ -117,6 +132,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--profile", default="folder", help="output name under --out (default: folder)")
     _common(f, "--out")
     f.set_defaults(func=cmd_folder)
+
+    c = sub.add_parser("card", help="commit-sized summary of a built dataset for the data chapter")
+    c.add_argument("--profile", default="full")
+    c.add_argument("--instruments", nargs="+", default=None, metavar="NAME")
+    c.add_argument("--root", default="data", help="where the dataset is built (default: data)")
+    c.add_argument("--results", default="results", help="results root (default: results)")
+    c.set_defaults(func=cmd_card)
     return data
 
 

@@ -54,6 +54,25 @@ def load_all(profile: str, instrument: str, root="data") -> dict:
     return {s: load_split(profile, instrument, s, root) for s in SPLITS}
 
 
+def dataset_for_chapter(profile: str, instrument: str, root="data", results_root="results"):
+    """(manifest, splits, where) for the data chapter: the built dataset when there is one, else the
+    committed data card (``results/<profile>/data``), else build it (smoke/quick: minutes)."""
+    from .build import ensure_built
+    from .card import has_card, load_card
+
+    try:
+        load_manifest(profile, instrument, root)
+        built = True
+    except Exception:  # noqa: BLE001 - not built here
+        built = False
+    if not built and has_card(profile, instrument, results_root):
+        manifest, splits = load_card(profile, instrument, results_root)
+        return manifest, splits, (f"the committed data card `results/{profile}/data/{instrument}` (this machine has "
+                                  f"not built the {profile} dataset; `ddx7 data build --profile {profile}` does)")
+    manifest = ensure_built(profile, instrument, root=root)
+    return manifest, load_all(profile, instrument, root), f"the dataset built in `{root}/{profile}/{instrument}`"
+
+
 def frame_table(splits: dict, min_periodicity: float = 0.5):
     """Frames of all splits (valid frames only): split, f0 (MIDI), loudness, periodicity."""
     import pandas as pd
@@ -135,16 +154,21 @@ def plot_excerpt(d: dict, i: int, title: str | None = None):
     return fig
 
 
-def instruments_overview(profile: str, instruments, root="data"):
-    """One row per built instrument of a profile: minutes, excerpts, extractor, hash."""
+def instruments_overview(profile: str, instruments, root="data", results_root="results"):
+    """One row per built instrument of a profile (or with a committed data card): minutes, excerpts,
+    extractor, hash."""
     import pandas as pd
+
+    from .card import has_card, load_card
 
     rows = []
     for inst in instruments:
         try:
             m = load_manifest(profile, inst, root)
-        except Exception:  # noqa: BLE001 - not built
-            continue
+        except Exception:  # noqa: BLE001 - not built: the card's manifest, if any
+            if not has_card(profile, inst, results_root):
+                continue
+            m = load_card(profile, inst, results_root)[0]
         st = m["stats"]
         rows.append({"instrument": inst, "pieces": len(m["pieces"]),
                      "excerpts": sum(st["excerpts"].values()),
