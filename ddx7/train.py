@@ -425,5 +425,10 @@ def cmd_train(args):
                 fads = ", ".join(f"{k} {v:.3f}" for k, v in summary["eval"]["fad"].items() if v is not None)
                 print(f"{summary['run']}: evaluated: test MSS {summary['eval']['mss']:.3f}, FAD {fads} "
                       f"({summary['eval']['eval_wall_s']:.0f} s)", flush=True)
+    if args.eval:
+        from .eval.evaluate import write_metrics_csv
+
+        if write_metrics_csv(args.profile, args.results):
+            print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -168,6 +168,35 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     return metrics
 
 
+def write_metrics_csv(profile: str, results_root="results") -> Path | None:
+    """``results/<profile>/metrics.csv``: one row per evaluated run, with what produced it."""
+    import json
+
+    import pandas as pd
+
+    from ..provenance import write_csv_atomic
+    from ..runs import config_hash
+
+    rows = []
+    for path in sorted((Path(results_root) / profile).glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
+                                     "f0_rpa_50c", "loudness_mean_abs_db")}
+        row["tables"] = " ".join(str(t) for t in m.get("tables", []))
+        row.update({f"fad_{k}": v.get("fad") for k, v in m.get("fad", {}).items()})
+        t = m["config"]["train"]
+        row.update({"best_step": m.get("steps"), "steps": m.get("steps_total"), "batch": t["batch_size"],
+                    "excerpt_frames": t["excerpt_frames"], "best_valid_mss": m.get("best_valid_mss"),
+                    "train_wall_s": m.get("train_wall_s"), "eval_wall_s": m.get("eval_wall_s"), "seed": m.get("seed"),
+                    "config_hash": config_hash(m["config"]), "manifest_hash": m.get("manifest_hash"),
+                    "git_commit": m.get("provenance", {}).get("git_commit"),
+                    "cpu": m.get("provenance", {}).get("cpu")})
+        rows.append(row)
+    if not rows:
+        return None
+    return write_csv_atomic(pd.DataFrame(rows), Path(results_root) / profile / "metrics.csv")
+
+
 def add_parser(sub):
     p = sub.add_parser("eval", help="evaluate trained runs on the test set → results/<profile>/<run>/")
     p.add_argument("run", nargs="?")
@@ -210,3 +239,5 @@ def cmd_eval(args):
         fads = ", ".join(f"{k} {v['fad']:.3f}" for k, v in m["fad"].items() if v.get("fad") is not None)
         print(f"{name}: MSS {m['mss']:.3f}, FAD {fads}, f0 {m['f0_median_abs_cents']:.1f} cents, "
               f"loudness {m['loudness_mean_abs_db']:.1f} dB")
+    if write_metrics_csv(args.profile, args.results):
+        print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
