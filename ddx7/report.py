@@ -211,6 +211,43 @@ def training_summary(profile: str) -> pd.DataFrame:
     return out.set_index("run")
 
 
+def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0) -> pd.DataFrame:
+    """Did the validation curves flatten? Per run: validation MSS at the start of the last ``tail`` of
+    training and at the end, the change between them, and a verdict (``flat`` when it improved by less
+    than ``flat_pct`` %)."""
+    curves = load_curves(profile)
+    rows = []
+    for run, d in curves[curves["split"] == "valid"].groupby("run", sort=True):
+        d = d.sort_values("step")
+        last = d["step"].max()
+        start = d[d["step"] <= last * (1 - tail)]
+        if start.empty:
+            continue
+        a, b = start["loss"].iloc[-1], d["loss"].iloc[-1]
+        best = d["loss"].min()
+        change = 100 * (b - a) / a
+        rows.append({"run": run, "model": d["model"].iloc[0], "steps": int(last),
+                     f"valid MSS @ {int(start['step'].iloc[-1])}": a, "valid MSS at end": b, "best": best,
+                     "change over last third (%)": change,
+                     "verdict": "flat" if change > -flat_pct else "still improving"})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def convergence_finding(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "No validation curves for this profile."
+    n = len(table)
+    flat = table[table["verdict"] == "flat"]
+    still = table[table["verdict"] != "flat"]
+    text = (f"Validation loss over the last third of training: **{len(flat)} of {n} runs flat** (improved by less "
+            f"than 2 %), {len(still)} still improving")
+    if len(still):
+        worst = still["change over last third (%)"].idxmin()
+        text += (f" (most: {worst}, {still.loc[worst, 'change over last third (%)']:.1f} %) — those would gain from a "
+                 f"longer budget, so their numbers understate what the model can do")
+    return text + "."
+
+
 # ------------------------------------------------------------------------------------ tables
 def primary_embedding(df: pd.DataFrame) -> str | None:
     cols = [c for c in df.columns if c.startswith("fad_") and df[c].notna().any()]
