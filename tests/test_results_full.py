@@ -1,0 +1,68 @@
+"""The committed results/full: complete, consistent with today's configs, loadable, lean."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ddx7.runs import config_hash, list_runs, run_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = ROOT / "results" / "full"
+TABLE1 = ["hpn-violin", "violin-6osc-imax2", "hpn-flute", "flute-6osc-imax2", "hpn-trumpet", "trumpet-2osc-imax2pi"]
+
+pytestmark = pytest.mark.skipif(not (FULL / ".complete").exists(), reason="results/full is not committed yet")
+
+
+def metrics(run):
+    return json.loads((FULL / run / "metrics.json").read_text())
+
+
+def test_every_run_evaluated_with_todays_config():
+    for run in list_runs():
+        m = metrics(run)
+        # a config changed after the run would make the committed numbers irreproducible
+        assert config_hash(m["config"]) == config_hash(run_config(run, "full")), run
+        assert m["steps_total"] == run_config(run, "full")["train"]["steps"], run
+        card = json.loads((FULL / "data" / m["instrument"] / "manifest.json").read_text())
+        assert m["manifest_hash"] == card["manifest_hash"], run
+        assert np.isfinite(m["mss"]) and m["fad"]["aisfx"]["fad"] is not None
+
+
+def test_metrics_csv_lists_every_run():
+    import pandas as pd
+
+    df = pd.read_csv(FULL / "metrics.csv")
+    assert sorted(df["run"]) == sorted(list_runs())
+    for col in ("seed", "config_hash", "manifest_hash", "steps", "train_wall_s"):
+        assert df[col].notna().all(), col
+
+
+@pytest.mark.parametrize("run", TABLE1)
+def test_shipped_model_renders_its_test_clip(run):
+    from ddx7.train import load_model
+
+    model, ckpt = load_model(FULL / run / "model.pt")
+    assert ckpt["manifest_hash"] == metrics(run)["manifest_hash"]
+    f0 = torch.full((1, 250), 330.0)
+    ld = torch.full((1, 250), -30.0)
+    with torch.no_grad():
+        audio = model(f0, ld)
+    assert audio.shape == (1, 250 * 64) and torch.isfinite(audio).all() and audio.abs().max() > 1e-4
+    clip = metrics(run)["clips"][0]
+    for kind in ("original", "resynth"):
+        data, sr = sf.read(FULL / run / clip[kind])
+        assert sr == 16000 and len(data) == 64000 and np.abs(data).max() > 1e-3
+
+
+def test_rtf_tables_and_size():
+    import pandas as pd
+
+    rtf = pd.read_csv(FULL / "rtf.csv")
+    assert {"paper_ddx7", "paper_hpn"} <= set(rtf.columns) and len(rtf) == 7
+    assert (FULL / "rtf_streaming.csv").exists()
+    total = sum(f.stat().st_size for f in (ROOT / "results").rglob("*") if f.is_file())
+    assert total < 100e6, f"results/ is {total / 1e6:.1f} MB (limit 100 MB)"
