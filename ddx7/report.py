@@ -626,6 +626,32 @@ def plot_intervention_spectrograms(profile: str, index: int = 0):
     return fig
 
 
+def plot_grid_spectrograms(profile: str, runs, rows: str = "imax", columns: str = "instrument", index: int = 0):
+    """Spectrograms of each run's first chosen test clip, laid out like grid_players (plus the originals)."""
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    from .plots import spectrogram
+
+    df = metrics_table(profile, runs).reset_index()
+    cols = list(dict.fromkeys(df[columns]))
+    keys = ["original", *dict.fromkeys(df[rows])]
+    fig, axes = plt.subplots(len(keys), len(cols), figsize=(4.6 * len(cols), 2.4 * len(keys)), squeeze=False)
+    for j, col in enumerate(cols):
+        for i, key in enumerate(keys):
+            g = df[df[columns] == col] if key == "original" else df[(df[columns] == col) & (df[rows] == key)]
+            ax = axes[i, j]
+            if g.empty:
+                ax.axis("off")
+                continue
+            run = g["run"].iloc[0]
+            kind = "original" if key == "original" else "resynth"
+            audio, _ = sf.read(results_dir(profile) / run / load_metrics_json(profile, run)["clips"][index][kind])
+            spectrogram(audio, ax, fmax=6000, title=f"{col}: {key if key == 'original' else f'{rows} {key}'}")
+    fig.tight_layout()
+    return fig
+
+
 def excerpt_controls(profile: str, run: str, index: int = 0):
     """(model, f0, loudness, original audio) of a run's chosen test clip, from results/ alone."""
     import soundfile as sf
