@@ -392,6 +392,39 @@ def imax_finding(table: pd.DataFrame, profile: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def init_flatness(run: str, profile: str, f0_hz: float = 300.0, loudness_db: float = -40.0) -> float:
+    """Spectral flatness of a 2 s note rendered by the run's model at initialisation (its seed): ~0 for a
+    pitched tone, ≥ 0.01 for noise-like FM."""
+    import librosa
+    import torch
+
+    from .models import build_model
+    from .runs import model_kwargs, run_config
+
+    cfg = run_config(run, profile)
+    torch.manual_seed(cfg["seed"])
+    model = build_model(model_kwargs(cfg)).eval()
+    with torch.no_grad():
+        audio = model(torch.full((1, 500), f0_hz), torch.full((1, 500), loudness_db))[0].numpy()
+    return float(librosa.feature.spectral_flatness(y=audio)[0].mean())
+
+
+def collapsed_finding(table: pd.DataFrame, profile: str, cents: float = 100.0) -> str:
+    """Runs whose resynthesis lost the pitch (median f0 error above ``cents``): they did not converge."""
+    col = "f0 error (cents)"
+    if table.empty or col not in table:
+        return ""
+    bad = table[table[col] > cents]
+    if bad.empty:
+        return f"Every run here follows the pitch (median f0 error ≤ {cents:g} cents)."
+    names = ", ".join(f"**{r}** ({v:.0f} cents; spectral flatness of a note at initialisation "
+                      f"{init_flatness(r, profile):.3f})" for r, v in bad[col].items())
+    return (f"Did not converge to a pitched tone (median f0 error above {cents:g} cents): {names}. Their output is "
+            "noise-like or smeared (see the spectrograms). A flatness ≥ 0.01 at initialisation means the FM stack "
+            "started as noise and stayed there; near 0 means the run started pitched and lost it. These rows "
+            "measure that failure at our budget, not the patch's ability; the paper trains 67× longer.")
+
+
 def table1_finding(table: pd.DataFrame) -> str:
     """DDX7 against HpN per instrument, in words, against the paper's claim that DDX7 is comparable."""
     fads = [c for c in table.columns if c.startswith("FAD")]
