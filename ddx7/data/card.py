@@ -15,11 +15,11 @@ plays (chosen by :func:`example_indices`)::
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from .build import atomic_savez, atomic_write_bytes
 from .dataset import load_manifest, load_split
 from .errors import DataError
 from .splits import SPLITS
@@ -62,7 +62,6 @@ def write_card(profile: str, instrument: str, root="data", results_root="results
     """Write the card of a built dataset (atomically: temp file + rename); returns its folder."""
     manifest = load_manifest(profile, instrument, root)
     out = card_dir(profile, instrument, results_root)
-    out.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for split in SPLITS:
         d = load_split(profile, instrument, split, root)
@@ -74,12 +73,8 @@ def write_card(profile: str, instrument: str, root="data", results_root="results
         idx = example_indices(len(d["excerpt_id"]), n_examples)
         arrays[f"{split}/audio_index"] = np.asarray(idx, dtype=np.int64)
         arrays[f"{split}/audio"] = np.asarray(d["audio"], dtype=np.float32)[idx].astype(np.float16)
-    tmp = out / "card.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(out / "card.npz")
-    tmp_manifest = out / "manifest.json.tmp"
-    shutil.copyfile(Path(root) / profile / instrument / "manifest.json", tmp_manifest)
-    tmp_manifest.replace(out / "manifest.json")
+    atomic_savez(out / "card.npz", compressed=True, **arrays)
+    atomic_write_bytes(out / "manifest.json", (Path(root) / profile / instrument / "manifest.json").read_bytes())
     if json.loads((out / "manifest.json").read_text())["manifest_hash"] != manifest["manifest_hash"]:
         raise DataError(f"{out}: manifest changed while the card was written; run it again")
     return out
