@@ -83,15 +83,14 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=None) -> 
 
 def load_metrics(profile: str) -> pd.DataFrame:
     """One row per evaluated run of the profile, FAD flattened to one column per embedding."""
+    from .eval.evaluate import metrics_row
+
     rows = []
     for path in sorted(results_dir(profile).glob("*/metrics.json")):
         m = json.loads(path.read_text())
-        row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
-                                     "f0_rpa_50c", "loudness_mean_abs_db", "steps", "steps_total", "train_wall_s",
-                                     "test_excerpts", "manifest_hash")}
+        row = metrics_row(m)
+        row.update({k: m.get(k) for k in ("steps", "steps_total", "train_wall_s", "test_excerpts", "manifest_hash")})
         row["tables"] = m.get("tables", [])
-        for emb, v in m.get("fad", {}).items():
-            row[f"fad_{emb}"] = v.get("fad")
         row["n_ops"] = int(m["patch"].split("osc")[0].split("-")[-1]) if m.get("patch") else None
         rows.append(row)
     return pd.DataFrame(rows)
@@ -254,6 +253,12 @@ def primary_embedding(df: pd.DataFrame) -> str | None:
     return "fad_aisfx" if "fad_aisfx" in cols else (cols[0] if cols else None)
 
 
+def primary_fad_column(table: pd.DataFrame) -> str | None:
+    """The FAD column a finding ranks by in a metrics_table: aisfx when present, else the first FAD."""
+    return next((c for c in table.columns if c == "FAD aisfx"), next((c for c in table.columns if c.startswith("FAD")),
+                                                                     None))
+
+
 def imax_label(x) -> str:
     import math
 
@@ -336,7 +341,7 @@ def _best(group: pd.DataFrame, metric: str):
 
 def ablation_finding(table: pd.DataFrame) -> str:
     """Whether our numbers agree with the paper: violin, flute best with more oscillators; trumpet with 2."""
-    fad = next((c for c in table.columns if c == "FAD aisfx"), next((c for c in table.columns if c.startswith("FAD")), None))
+    fad = primary_fad_column(table)
     df = table.reset_index()
     df["operators"] = df["patch"].str.extract(r"(\d)osc")[0].astype(float)
     lines = []
@@ -366,8 +371,7 @@ PAPER_IMAX = {"violin": "2", "flute": "2", "trumpet": "2π"}
 def imax_finding(table: pd.DataFrame, profile: str | None = None) -> str:
     """Per instrument: the best and worst Imax by the primary FAD, against the paper's choice; with
     ``profile``, also whether 4π reached the worst validation loss (the paper: 4π harms convergence)."""
-    fad = next((c for c in table.columns if c == "FAD aisfx"), next((c for c in table.columns if c.startswith("FAD")),
-                                                                      "MSS"))
+    fad = primary_fad_column(table) or "MSS"
     df = table.reset_index()
     if profile is not None:
         df["best valid MSS"] = [load_metrics_json(profile, r).get("best_valid_mss") for r in df["run"]]

@@ -168,6 +168,14 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     return metrics
 
 
+def metrics_row(m: dict) -> dict:
+    """A run's metrics.json flattened for a table: names, test metrics, one ``fad_<embedding>`` per embedding."""
+    row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
+                                 "f0_rpa_50c", "loudness_mean_abs_db")}
+    row.update({f"fad_{k}": v.get("fad") for k, v in m.get("fad", {}).items()})
+    return row
+
+
 def write_metrics_csv(profile: str, results_root="results") -> Path | None:
     """``results/<profile>/metrics.csv``: one row per evaluated run, with what produced it."""
     import json
@@ -180,10 +188,8 @@ def write_metrics_csv(profile: str, results_root="results") -> Path | None:
     rows = []
     for path in sorted((Path(results_root) / profile).glob("*/metrics.json")):
         m = json.loads(path.read_text())
-        row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
-                                     "f0_rpa_50c", "loudness_mean_abs_db")}
+        row = metrics_row(m)
         row["tables"] = " ".join(str(t) for t in m.get("tables", []))
-        row.update({f"fad_{k}": v.get("fad") for k, v in m.get("fad", {}).items()})
         t = m["config"]["train"]
         row.update({"best_step": m.get("steps"), "steps": m.get("steps_total"), "batch": t["batch_size"],
                     "excerpt_frames": t["excerpt_frames"], "best_valid_mss": m.get("best_valid_mss"),
