@@ -8,6 +8,8 @@ import sys
 
 from . import SAMPLE_RATE
 
+MAX_RENDER_SECONDS = 600.0
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -61,8 +63,8 @@ def render_note(patch: str, f0: float, seconds: float, imax, levels, ratios=None
         raise ValueError(f"levels must be >= 0, got {levels}")
     if not (math.isfinite(f0) and 0 < f0 < sample_rate / 2):
         raise ValueError(f"f0 must be between 0 and {sample_rate / 2:g} Hz, got {f0}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"seconds must be positive, got {seconds}")
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_RENDER_SECONDS):
+        raise ValueError(f"--seconds must be between 0 and {MAX_RENDER_SECONDS:g}, got {seconds:g}")
     synth = FMSynth(p, imax, sample_rate)
     frames = max(1, round(seconds * sample_rate / synth.hop))
     f0_frames = torch.full((1, frames), float(f0))
@@ -73,9 +75,10 @@ def render_note(patch: str, f0: float, seconds: float, imax, levels, ratios=None
 
 
 def cmd_render(args):
-    from .audio_io import write_wav
+    from .audio_io import check_output, write_audio
     from .synth import get_patch
 
+    check_output(args.output)
     patch = get_patch(args.patch)
     levels = _floats(args.levels, "--levels") if args.levels else [1.0] * patch.n_ops
     ratios = _floats(args.ratios, "--ratios") if args.ratios else None
@@ -86,7 +89,7 @@ def cmd_render(args):
     if peak > 1.0:  # several carriers at full level sum above 1: scale rather than clip
         audio = audio * (0.99 / peak)
         print(f"note: peak {peak:.2f} > 1, scaled to 0.99", file=sys.stderr)
-    write_wav(args.output, audio, SAMPLE_RATE)
+    write_audio(args.output, audio, SAMPLE_RATE)
     print(f"wrote {args.output}: {patch.name}, f0 {args.f0:g} Hz, {args.seconds:g} s, levels {levels}")
 
 
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _feature_modules():
     import importlib
 
-    names = ["ddx7.data.cli", "ddx7.train", "ddx7.eval.evaluate", "ddx7.resynth", "ddx7.stream", "ddx7.eval.bench",
+    names = ["ddx7.data.cli", "ddx7.train", "ddx7.eval.evaluate", "ddx7.resynth", "ddx7.stream_file", "ddx7.eval.bench",
              "ddx7.book"]
     return [importlib.import_module(name) for name in names]
 
@@ -129,9 +132,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (CLIError, ValueError, FileNotFoundError) as e:
+    except (CLIError, ValueError, OSError) as e:  # OSError: FileNotFoundError, PermissionError, a full disk
         print(f"ddx7 {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"ddx7 {args.command}: interrupted", file=sys.stderr)
+        return 130
     return int(result or 0)
 
 

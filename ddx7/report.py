@@ -48,7 +48,8 @@ def ensure_results(profile: str, runs=None, compute: bool = False, log=None) -> 
 
     from .eval.evaluate import evaluate_run
     from .runs import list_runs, run_config
-    from .train import is_finished, train_many
+    from .checkpoints import is_finished
+    from .train import train_many
 
     root = find_root()
     runs = list(runs or list_runs())
@@ -475,7 +476,7 @@ def dropout_gap_table(profile: str, runs, seeds: int = 3) -> pd.DataFrame:
 
     from .losses import MultiScaleSpectralLoss
     from .resynth import find_checkpoint
-    from .train import load_model
+    from .checkpoints import load_model
 
     root, mss, rows = find_root(), MultiScaleSpectralLoss(), []
     for run in runs:
@@ -598,7 +599,7 @@ def ensure_streaming_rtf(profile: str, threads: int = 1, compute: bool = False) 
     if compute or not path.exists():
         import contextlib
 
-        from .stream import run_streaming_benchmark
+        from .eval.rtf_streaming import run_streaming_benchmark
 
         with contextlib.redirect_stdout(io.StringIO()):  # the CSV below is the result; skip the console report
             run_streaming_benchmark(profile, results_dir(profile), threads=threads, progress=False)
@@ -694,7 +695,7 @@ def excerpt_controls(profile: str, run: str, index: int = 0):
     import soundfile as sf
 
     from .resynth import features, find_checkpoint
-    from .train import load_model
+    from .checkpoints import load_model
 
     root = find_root()
     model, ckpt = load_model(find_checkpoint(run, profile, results_root=root / RESULTS,

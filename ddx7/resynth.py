@@ -5,24 +5,43 @@
 The recording is read in any common format and rate (downmixed, resampled to 16 kHz, peak
 normalised as the training data was), its f0 and loudness are extracted with the extractor the
 run's dataset used, shifted as asked, and rendered, optionally with interventions.
+
+Any length fits in bounded memory: the audio waits in temporary files (``audio_io.Spool``), the
+features are computed in 30 s chunks and the model renders 1 s blocks with its streaming
+renderer. Where the input is silent the output is too (``ddx7.gate``). Options, the output path
+and the checkpoint are checked before any work; the output is written atomically and never over
+the input.
 """
 
 from __future__ import annotations
 
+import math
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import SAMPLE_RATE
+from . import FRAME_RATE, HOP, SAMPLE_RATE
 
 MIN_VOICED_FRACTION = 0.05  # below this the input has no usable pitch
 VOICED_PERIODICITY = 0.5
+MIN_SECONDS = 0.15  # shorter inputs give no stable pitch (and librosa's 2048-point windows do not fit)
+MAX_PITCH_SHIFT = 24.0  # semitones: two octaves either way
+MAX_F0_HZ = SAMPLE_RATE / 4  # above this a harmonic tone has no second harmonic below Nyquist
+MIN_F0_HZ = 20.0
+SILENCE_PEAK = 1e-3  # -60 dBFS: an input whose peak stays below this is silence
+# Long inputs are analysed in chunks of 8.2 s (one CREPE decoding batch) and rendered in 1 s
+# blocks: memory stays bounded whatever the length.
+CHUNK_FRAMES = 2048
+RENDER_FRAMES = FRAME_RATE
+PROGRESS_SECONDS = 10.0  # show progress for inputs longer than this
 
 
 def find_checkpoint(run: str, profile: str | None = None, results_root="results", checkpoint_root=None) -> Path:
     """The shipped model (results/<profile>/<run>/model.pt) or the training checkpoint (best.pt)."""
-    from .train import run_dir
+    from .checkpoints import run_dir
 
     profiles = [profile] if profile else ["full", "quick", "smoke"]
     tried = []
@@ -44,27 +63,129 @@ def fill_unvoiced(f0: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     return f0[last].astype(np.float32)
 
 
-def features(audio: np.ndarray, extractor: str = "pyin", name: str = "input"):
-    """(f0_hz, loudness_db, periodicity) per frame for mono 16 kHz audio, unvoiced frames filled."""
+def check_voiced(voiced: np.ndarray, name: str):
+    if len(voiced) == 0 or voiced.mean() < MIN_VOICED_FRACTION:
+        share = 100 * voiced.mean() if len(voiced) else 0.0
+        raise ValueError(f"{name}: no pitched sound found ({share:.1f} % of frames voiced; "
+                         f"need {100 * MIN_VOICED_FRACTION:.0f} %)")
+
+
+def raw_features(audio: np.ndarray, extractor: str = "pyin"):
+    """(f0_hz, loudness_db, periodicity) per frame of mono 16 kHz audio, as extracted (unvoiced
+    frames keep the extractor's guess)."""
     from .data.features import extract_f0, loudness_db
 
-    f0, periodicity = extract_f0(audio, method=extractor)
+    with warnings.catch_warnings():  # librosa's notes on short windows: our own checks speak instead
+        warnings.simplefilter("ignore")
+        f0, periodicity = extract_f0(audio, method=extractor)
+        return f0, loudness_db(audio).astype(np.float32), periodicity
+
+
+def features(audio: np.ndarray, extractor: str = "pyin", name: str = "input"):
+    """(f0_hz, loudness_db, periodicity) per frame for mono 16 kHz audio, unvoiced frames filled."""
+    f0, ld, periodicity = raw_features(audio, extractor)
     voiced = periodicity >= VOICED_PERIODICITY
-    if voiced.mean() < MIN_VOICED_FRACTION:
-        raise ValueError(f"{name}: no pitched sound found ({100 * voiced.mean():.1f} % of frames voiced; "
-                         f"need {100 * MIN_VOICED_FRACTION:.0f} %)")
-    return fill_unvoiced(f0, voiced), loudness_db(audio).astype(np.float32), periodicity
+    check_voiced(voiced, name)
+    return fill_unvoiced(f0, voiced), ld, periodicity
+
+
+def check_shift(name: str, value: float, limit: float | None = None) -> float:
+    """A shift option: finite, and within ±limit."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if limit is not None and abs(value) > limit:
+        raise ValueError(f"{name} {value:g} is out of range: use -{limit:g} … +{limit:g}")
+    return value
+
+
+def check_pitch_range(f0_hz: np.ndarray, voiced: np.ndarray, pitch_shift: float):
+    """The shifted pitch must stay where the synth can play it (MIN_F0_HZ … MAX_F0_HZ)."""
+    played = f0_hz[voiced] * 2 ** (pitch_shift / 12)
+    lo, hi = np.percentile(played, [5, 95]) if len(played) else (MIN_F0_HZ, MIN_F0_HZ)
+    if hi > MAX_F0_HZ or lo < MIN_F0_HZ:
+        raise ValueError(f"--pitch-shift {pitch_shift:g} puts the melody at {lo:.0f}–{hi:.0f} Hz; the synth plays "
+                         f"{MIN_F0_HZ:g}–{MAX_F0_HZ:g} Hz: use a smaller shift")
+
+
+class Input:
+    """A recording read in bounded memory: mono 16 kHz samples in a :class:`~ddx7.audio_io.Spool`,
+    × ``scale`` (the peak normalisation the training data had) when read through ``read``."""
+
+    def __init__(self, path, normalise: bool = True):
+        from .audio_io import Spool
+        from .data.audio import read_audio_blocks
+
+        self.path = Path(path)
+        blocks, self.source_sr, self.channels = read_audio_blocks(path, SAMPLE_RATE)
+        self.spool = Spool()
+        for block in blocks:
+            self.spool.append(block)
+        self.samples = self.spool.samples
+        self.frames = self.samples // HOP
+        if self.samples < MIN_SECONDS * SAMPLE_RATE:
+            raise ValueError(f"{path}: too short ({self.samples / SAMPLE_RATE:.3f} s of audio; "
+                             f"need at least {MIN_SECONDS:g} s)")
+        self.peak = self.spool.peak
+        self.scale = 1.0 / self.peak if normalise and self.peak > 0 else 1.0
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    @property
+    def silent(self) -> bool:
+        return self.peak < SILENCE_PEAK
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.spool.read(start, stop) * np.float32(self.scale)
+
+
+def progress_bar(recording: Input, desc: str, enabled: bool | None = None):
+    """A tqdm bar in seconds of audio on stderr; shown for inputs over PROGRESS_SECONDS."""
+    from tqdm.auto import tqdm
+
+    show = recording.seconds > PROGRESS_SECONDS if enabled is None else enabled
+    return tqdm(total=round(recording.seconds, 1), desc=desc, unit="s", file=sys.stderr, disable=not show,
+                dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+                                               "[{elapsed}<{remaining}]")
+
+
+def chunked_features(recording: Input, extractor: str, progress: bool | None = None):
+    """(f0, loudness, periodicity) of every frame of a recording, in bounded memory
+    (``data.features.features_in_chunks``: the same values as one pass, for CREPE and loudness)."""
+    from .data.features import features_in_chunks
+
+    with progress_bar(recording, "features", progress) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's notes on short windows: our own checks speak instead
+        f0, per, ld = features_in_chunks(recording.read, recording.samples, extractor, CHUNK_FRAMES,
+                                         progress=lambda frames: bar.update(frames / FRAME_RATE))
+    return f0, ld, per
+
+
+def finish_output(rendered, output, recording: Input | None = None) -> dict:
+    """Scale a rendered spool into [-1, 1] if it peaks above 1 and write it (atomically) or return it."""
+    from .audio_io import write_spool
+
+    peak = rendered.peak
+    scale = 0.99 / peak if peak > 1.0 else 1.0
+    info = {"seconds": rendered.samples / SAMPLE_RATE, "peak": peak, "scale": scale}
+    if output:
+        write_spool(output, rendered, SAMPLE_RATE, scale)
+    else:
+        info["audio"] = rendered.array() * np.float32(scale)
+    return info
 
 
 @torch.no_grad()
 def resynthesize(model, f0_hz: np.ndarray, loudness_db: np.ndarray, pitch_shift: float = 0.0,
                  loudness_shift: float = 0.0, ratios=None, env_gain=None) -> np.ndarray:
-    """Render frame-rate controls through a model, with pitch/loudness shifts and FM interventions."""
+    """Render frame-rate controls through a model (offline, in one pass), with pitch/loudness shifts
+    and FM interventions."""
     from .models import DDX7
 
     f0 = torch.as_tensor(f0_hz, dtype=torch.float32)[None] * 2 ** (pitch_shift / 12)
-    ld = torch.as_tensor(loudness_db, dtype=torch.float32)[None] + loudness_shift
-    ld = ld.clamp(-80.0, 0.0)
+    ld = (torch.as_tensor(loudness_db, dtype=torch.float32)[None] + loudness_shift).clamp(-80.0, 0.0)
     if (ratios is not None or env_gain is not None) and not isinstance(model, DDX7):
         raise ValueError("--ratios and --env-gain are FM interventions: they need a DDX7 run, not HpN")
     extra = {"ratios": ratios, "env_gain": env_gain} if isinstance(model, DDX7) else {}
@@ -72,27 +193,52 @@ def resynthesize(model, f0_hz: np.ndarray, loudness_db: np.ndarray, pitch_shift:
 
 
 def resynth_file(path, run: str | None = None, checkpoint=None, profile=None, output=None, extractor=None,
-                 pitch_shift=0.0, loudness_shift=0.0, ratios=None, env_gain=None) -> np.ndarray:
-    from .audio_io import write_wav
-    from .data.audio import peak_normalise, read_audio
-    from .train import load_model
+                 pitch_shift=0.0, loudness_shift=0.0, ratios=None, env_gain=None, progress: bool | None = None) -> dict:
+    """Resynthesize a recording of any length in bounded memory; returns an info dict (with the
+    audio under ``"audio"`` when no ``output`` is given).
 
+    Read → features in chunks → pitch/loudness shifts → the model's streaming renderer in 1 s
+    blocks (equal to the offline render) → silence gate (:mod:`ddx7.gate`) → output scaled into
+    [-1, 1] when it peaks above 1. Every check on options and paths happens before the work."""
+    from .audio_io import Spool, check_output
+    from .gate import SilenceGate
+    from .checkpoints import load_model
+    from .stream import make_streamer
+    from .synth.fm import check_env_gain, check_ratios
+
+    pitch_shift = check_shift("--pitch-shift", pitch_shift, MAX_PITCH_SHIFT)
+    loudness_shift = check_shift("--loudness-shift", loudness_shift, 80.0)
+    if output:
+        check_output(output, inputs=[path, checkpoint])
     ckpt_path = Path(checkpoint) if checkpoint else find_checkpoint(run, profile)
     model, ckpt = load_model(ckpt_path)
     n_ops = model.patch.n_ops if hasattr(model, "patch") else None
-    for what, values in (("--ratios", ratios), ("--env-gain", env_gain)):
-        if values is not None and n_ops is not None and len(values) != n_ops:
-            raise ValueError(f"{what}: patch {model.patch.name!r} has {n_ops} operators, got {len(values)} values")
-    audio, _, _ = read_audio(path, SAMPLE_RATE)
-    extractor = extractor or ckpt.get("extractor") or "pyin"
-    f0, ld, _ = features(peak_normalise(audio), extractor, str(path))
-    out = resynthesize(model, f0, ld, pitch_shift, loudness_shift, ratios, env_gain)
-    peak = float(np.abs(out).max())
-    if peak > 1.0:
-        out = out * (0.99 / peak)
-    if output:
-        write_wav(output, out, SAMPLE_RATE)
-    return out
+    if n_ops is None and (ratios is not None or env_gain is not None):
+        raise ValueError("--ratios and --env-gain are FM interventions: they need a DDX7 run, not HpN")
+    check_ratios(ratios, n_ops, "--ratios")
+    check_env_gain(env_gain, n_ops, "--env-gain")
+    recording = Input(path)
+    try:
+        extractor = extractor or ckpt.get("extractor") or "pyin"
+        f0, ld, periodicity = chunked_features(recording, extractor, progress)
+        voiced = periodicity >= VOICED_PERIODICITY
+        check_voiced(voiced, str(path))
+        check_pitch_range(f0, voiced, pitch_shift)
+        f0 = fill_unvoiced(f0, voiced) * np.float32(2 ** (pitch_shift / 12))
+        ld = np.clip(ld + np.float32(loudness_shift), -80.0, 0.0).astype(np.float32)
+        streamer = make_streamer(model, ratios, env_gain)
+        gate = SilenceGate()
+        with Spool() as rendered, progress_bar(recording, "render", progress) as bar, torch.inference_mode():
+            for start in range(0, recording.frames, RENDER_FRAMES):
+                stop = min(start + RENDER_FRAMES, recording.frames)
+                y = streamer.process(torch.from_numpy(f0[None, start:stop]), torch.from_numpy(ld[None, start:stop]))
+                rendered.append(gate(recording.read(start * HOP, stop * HOP), y[0].numpy()))
+                bar.update((stop - start) / FRAME_RATE)
+            info = finish_output(rendered, output)
+    finally:
+        recording.spool.close()
+    info.update(voiced_fraction=float(voiced.mean()), checkpoint=str(ckpt_path))
+    return info
 
 
 def add_parser(sub):
@@ -117,6 +263,6 @@ def cmd_resynth(args):
         raise ValueError("give --run RUN or --checkpoint PATH")
     ratios = _floats(args.ratios, "--ratios") if args.ratios else None
     gains = _floats(args.env_gain, "--env-gain") if args.env_gain else None
-    out = resynth_file(args.input, args.run, args.checkpoint, args.profile, args.output, args.extractor,
-                       args.pitch_shift, args.loudness_shift, ratios, gains)
-    print(f"wrote {args.output}: {len(out) / SAMPLE_RATE:.2f} s")
+    info = resynth_file(args.input, args.run, args.checkpoint, args.profile, args.output, args.extractor,
+                        args.pitch_shift, args.loudness_shift, ratios, gains)
+    print(f"wrote {args.output}: {info['seconds']:.2f} s")

@@ -43,7 +43,6 @@ run outside it (inference tensors cannot be updated in place outside inference m
 
 
 import math
-import sys
 from typing import List, Optional
 
 import torch
@@ -251,17 +250,17 @@ class StreamingDDX7(nn.Module):
         """Replace the patch's ratios (K values) and/or scale the envelopes (K gains); None keeps
         the current setting. Mid-stream, each operator keeps its phase and envelopes ramp from the
         last frame. (Eager module; a compiled one takes them in :func:`compile_streaming`.)"""
+        from .synth.fm import check_env_gain, check_ratios
+
+        check_ratios(ratios, self.n_ops)
+        check_env_gain(env_gain, self.n_ops)
         if ratios is not None:
             r = torch.as_tensor(ratios, dtype=torch.float64).flatten()
-            if r.numel() != self.n_ops or not bool(torch.isfinite(r).all()) or bool((r <= 0).any()):
-                raise ValueError(f"need {self.n_ops} positive finite ratios, got {r.tolist()}")
             if not self.fresh:
                 self.rebase()  # keep every operator's phase: new ratios apply from here on
             self.ratios.copy_(r)
         if env_gain is not None:
             g = torch.as_tensor(env_gain, dtype=torch.float32).flatten()
-            if g.numel() != self.n_ops or not bool(torch.isfinite(g).all()):
-                raise ValueError(f"env_gain needs {self.n_ops} finite gains (one per operator), got {g.tolist()}")
             self.env_gain.copy_(g)
             self.use_gain = True
 
@@ -602,163 +601,13 @@ class CausalFeatures:
         return f0, loudness
 
 
-# ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- any model
 
 
-def load_streamer(run=None, checkpoint=None, profile=None, compiled: bool = False, ratios=None, env_gain=None,
-                  seed: int = 0):
-    """(streamer, model, checkpoint path) from ``--run`` or ``--checkpoint`` (a torch.save'd dict
-    with 'config' and 'model', as written by ``ddx7 train``)."""
-    from pathlib import Path
-
-    from .train import load_model
-
-    if bool(run) == bool(checkpoint):
-        raise ValueError("give --run RUN or --checkpoint PATH")
-    if checkpoint:
-        path = Path(checkpoint)
-    else:
-        from .resynth import find_checkpoint
-
-        path = find_checkpoint(run, profile)
-    model, _ = load_model(path)
-    if model.config["model"] == "ddx7":
-        streamer = (compile_streaming(model, ratios, env_gain) if compiled
-                    else StreamingDDX7(model, ratios, env_gain))
-    else:
-        if ratios is not None or env_gain is not None or compiled:
-            raise ValueError("--ratios, --env-gain and --compiled need a DDX7 model, not HpN")
-        streamer = StreamingHpN(model, seed=seed)
-    return streamer, model, path
-
-
-def stream_file(path, run=None, checkpoint=None, profile=None, output=None, block_ms: float = 4.0,
-                features: str = "causal", extractor: str = "pyin", compiled: bool = False, ratios=None,
-                env_gain=None, normalise: bool = True, progress: bool = False, threads: int | None = 1) -> dict:
-    """Read a recording, stream it block by block through features → model, write the result.
-
-    ``threads``: torch intra-op threads while streaming (default 1, as a real-time audio thread;
-    small ops on several threads mostly wait on each other, badly so on a busy machine)."""
-    import time
-
-    import numpy as np
-
-    from .audio_io import write_wav
-    from .data.audio import peak_normalise, read_audio
-
-    frames_per_block = block_ms * SAMPLE_RATE / 1000 / HOP
-    if not (frames_per_block >= 1 and frames_per_block == int(frames_per_block)):
-        raise ValueError(f"--block-ms must be a positive multiple of {1000 * HOP / SAMPLE_RATE:g} ms, got {block_ms}")
-    k = int(frames_per_block)
-    streamer, model, ckpt = load_streamer(run, checkpoint, profile, compiled, ratios, env_gain)
-    audio, _, _ = read_audio(path, SAMPLE_RATE)
-    if normalise:
-        audio = peak_normalise(audio)
-    n_frames = len(audio) // HOP
-    if n_frames < 1:
-        raise ValueError(f"{path}: shorter than one frame ({HOP} samples)")
-    audio = audio[: n_frames * HOP]
-    info = {"input": str(path), "checkpoint": str(ckpt), "block_ms": block_ms, "features": features,
-            "model": model.config["model"], "compiled": compiled}
-    if features == "offline":
-        from .resynth import features as offline_features
-
-        f0_all, ld_all, _ = offline_features(audio, extractor, str(path))
-        info["added_latency_ms"] = 1000 * 1024 / SAMPLE_RATE  # centred 2048-point loudness looks 1024 samples ahead
-        info["note"] = f"precomputed centred features ({extractor} f0, 2048-point loudness): not causal"
-    elif features == "causal":
-        extractor_fn = CausalFeatures()
-        extractor_fn(np.zeros(k * HOP, np.float32))  # warm-up (librosa's first call imports and caches)
-        extractor_fn.reset()
-        info["added_latency_ms"] = 0.0
-        info["feature_lag_ms"] = extractor_fn.lag_ms()
-    else:
-        raise ValueError(f"--features must be causal or offline, got {features!r}")
-    with torch.inference_mode():  # warm-up (TorchScript optimises on its first calls), then a fresh stream
-        for _ in range(3):
-            streamer.process(torch.full((1, k), 220.0), torch.full((1, k), -40.0))
-    streamer.reset()
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        out, spent = _stream_blocks(streamer, audio, n_frames, k, extractor_fn if features == "causal" else None,
-                                    None if features == "causal" else (f0_all, ld_all))
-    finally:
-        torch.set_num_threads(previous_threads)
-    info["threads"] = threads or previous_threads
-    y = np.concatenate(out)
-    peak = float(np.abs(y).max()) if len(y) else 0.0
-    if peak > 1.0:
-        y = y * (0.99 / peak)
-    if output:
-        write_wav(output, y, SAMPLE_RATE)
-    info.update(seconds=len(y) / SAMPLE_RATE, rtf=spent / (len(y) / SAMPLE_RATE), peak=peak)
-    return info
-
-
-def _stream_blocks(streamer, audio, n_frames, k, extractor_fn, precomputed):
-    import time
-
-    import numpy as np
-
-    out, spent = [], 0.0
-    with torch.inference_mode():
-        for start in range(0, n_frames, k):
-            stop = min(start + k, n_frames)
-            t0 = time.perf_counter()
-            if extractor_fn is not None:
-                f0, ld = extractor_fn(audio[start * HOP: stop * HOP])
-            else:
-                f0, ld = precomputed[0][start:stop], precomputed[1][start:stop]
-            block = streamer.process(torch.from_numpy(np.ascontiguousarray(f0))[None],
-                                     torch.from_numpy(np.ascontiguousarray(ld))[None])
-            spent += time.perf_counter() - t0
-            out.append(block[0].numpy())
-    return out, spent
-
-
-def add_parser(sub):
-    p = sub.add_parser("stream", help="render a recording block by block (streaming, causal features)")
-    p.add_argument("input")
-    p.add_argument("--run", help="run name (see `ddx7 runs`)")
-    p.add_argument("--checkpoint", help="a checkpoint file (dict with 'config' and 'model') instead of --run")
-    p.add_argument("--profile", default=None, help="whose trained model to use with --run (default: full, quick, smoke)")
-    p.add_argument("--block-ms", type=float, default=4.0, help="block length in ms, a multiple of 4 (default 4)")
-    p.add_argument("--features", choices=("causal", "offline"), default="causal",
-                   help="causal: loudness + YIN f0 from past samples only, block by block (default); "
-                        "offline: the dataset's centred features of the whole file, computed first")
-    p.add_argument("--extractor", default="pyin", help="f0 extractor for --features offline: pyin, tiny or full")
-    p.add_argument("--compiled", action="store_true", help="use the TorchScript streaming DDX7")
-    p.add_argument("--ratios", help="FM ratios, one per operator, e.g. 1,3,1,3,3,14")
-    p.add_argument("--env-gain", help="envelope gain per operator, e.g. 1,2,2,2,2,2")
-    p.add_argument("--no-normalise", action="store_true", help="do not peak-normalise the input first")
-    p.add_argument("--threads", type=int, default=1, help="torch threads while streaming (default 1)")
-    p.add_argument("-o", "--output", required=True)
-    p.set_defaults(func=cmd_stream)
-
-
-def cmd_stream(args):
-    from .cli import _floats
-
-    ratios = _floats(args.ratios, "--ratios") if args.ratios else None
-    gains = _floats(args.env_gain, "--env-gain") if args.env_gain else None
-    info = stream_file(args.input, args.run, args.checkpoint, args.profile, args.output, args.block_ms, args.features,
-                       args.extractor, args.compiled, ratios, gains, normalise=not args.no_normalise,
-                       threads=args.threads)
-    lag = info.get("feature_lag_ms")
-    extra = (f"; causal features (no look-ahead), windows centred {lag['loudness']:.0f} ms (loudness) / "
-             f"{lag['f0']:.0f} ms (f0) in the past" if lag else f"; {info.get('note', '')}")
-    print(f"wrote {args.output}: {info['seconds']:.2f} s in {args.block_ms:g} ms blocks, real-time factor "
-          f"{info['rtf']:.3f} (features + model){extra}", file=sys.stdout)
-
-
-# ----------------------------------------------------------------------------- benchmark (see ddx7.eval.rtf_streaming)
-
-
-def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int = 1, seconds=None, progress=True,
-                            latencies=None):
-    """Streaming RTF of DDX7 (eager, TorchScript) and HpN; writes ``out_dir/rtf_streaming.csv``."""
-    from .eval.rtf_streaming import run_streaming_benchmark as run
-
-    return run(profile, out_dir, threads=threads, seconds=seconds, progress=progress, latencies=latencies)
+def make_streamer(model, ratios=None, env_gain=None, compiled: bool = False, seed: int = 0):
+    """The block-by-block renderer of a model (its concatenated blocks equal the offline render)."""
+    if getattr(model, "config", {}).get("model") == "ddx7":
+        return compile_streaming(model, ratios, env_gain) if compiled else StreamingDDX7(model, ratios, env_gain)
+    if ratios is not None or env_gain is not None or compiled:
+        raise ValueError("--ratios, --env-gain and --compiled need a DDX7 model, not HpN")
+    return StreamingHpN(model, seed=seed)

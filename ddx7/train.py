@@ -4,7 +4,8 @@ Resumable: every ``checkpoint_every`` steps the whole state (weights, optimiser,
 states of the sampler and of dropout, the log so far, wall time) is written atomically (temporary
 file + rename) to ``<out>/<profile>/<run>/last.pt``; the best validation checkpoint goes to
 ``best.pt``. A killed run restarted from ``last.pt`` replays the same batches and dropout masks,
-so it ends with the same weights as an uninterrupted one.
+so it ends with the same weights as an uninterrupted one; so does one stopped by Ctrl-C, which checkpoints
+after the current step. One training per run at a time (a lock: see :mod:`ddx7.checkpoints`).
 
 Runs under ``torchrun --nproc_per_node N`` as PyTorch DDP (gloo on CPU, NCCL on GPUs): each rank
 draws its own batches, gradients are averaged, rank 0 writes checkpoints and logs.
@@ -12,12 +13,11 @@ draws its own batches, gradients are averaged, rank 0 writes checkpoints and log
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import math
 import os
 import signal
-import tempfile
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +28,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import HOP
+from .checkpoints import (CHECKPOINT_ROOT, RUN_FILES, ctrl_c_requests, is_finished, load_checkpoint,
+                          readable_checkpoint, remove_stale_run_temps, run_dir, run_lock, write_checkpoint)
 from .losses import MultiScaleSpectralLoss
 from .models import build_model
 from .provenance import cpu_model
 from .runs import config_hash, model_kwargs, run_config
-
-CHECKPOINT_ROOT = Path(os.environ.get("DDX7_CHECKPOINTS", "checkpoints"))
-LOG_FIELDS = ["step", "split", "loss", "lr", "wall_s"]
 
 
 @dataclass
@@ -91,57 +90,6 @@ def sample_batch(split: Split, batch: int, frames: int, generator: torch.Generat
     return split.f0_hz[idx[:, None], fr], split.loudness_db[idx[:, None], fr], split.audio[idx[:, None], smp]
 
 
-def save_atomic(obj, path: Path):
-    """torch.save through a temporary file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """Load a checkpoint with a clear error for missing or corrupt files."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated zip, pickle garbage, ...
-        raise ValueError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"checkpoint {path} is not a ddx7 checkpoint (needs 'config' and 'model')")
-    return ckpt
-
-
-def load_model(path, device="cpu"):
-    """(model in eval mode, checkpoint dict) from a checkpoint file."""
-    ckpt = load_checkpoint(path)
-    model = build_model(ckpt["config"])
-    state = {k: v.float() if torch.is_floating_point(v) else v for k, v in ckpt["model"].items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint {path} does not fit its model config: {e}") from None
-    return model.to(device).eval(), ckpt
-
-
-def write_log(rows: list[dict], path: Path):
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
-
-
 def _distributed() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -182,6 +130,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
         self.step = 0
         self.best = math.inf
+        self.best_missing = False  # set by resume: last.pt without a readable best.pt
         self.rows: list[dict] = []
         self.wall = 0.0
 
@@ -190,7 +139,12 @@ class Trainer:
     def last_path(self) -> Path:
         return self.out_dir / "last.pt"
 
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
     def state(self) -> dict:
+        """Everything a resume needs, as tensors and plain Python data (so it loads with weights_only=True)."""
         rng = {"sampler": self.gen.get_state(), "torch": torch.get_rng_state()}
         if self.world > 1:
             gathered = [None] * self.world
@@ -205,10 +159,19 @@ class Trainer:
         }
 
     def resume(self, path: Path | None = None) -> bool:
+        """Continue from ``last.pt`` if there is one (False if none), removing the temporary files of a
+        killed writer (the caller holds the run lock, as ``train_run`` does). Without a readable best.pt
+        (lost by a kill in older versions, or deleted) the best is forgotten, so that the next validation
+        writes best.pt again; a finished run gets it from its final weights in ``run``."""
         path = path or self.last_path
+        if self.rank == 0:
+            remove_stale_run_temps(self.out_dir)
         if not path.exists():
             return False
-        ckpt = load_checkpoint(path)
+        try:
+            ckpt = load_checkpoint(path)
+        except ValueError as e:
+            raise ValueError(f"{e}; rerun with --restart to start this run over") from None
         if ckpt.get("manifest_hash") != self.data.manifest_hash:
             raise ValueError(f"checkpoint {path} was trained on dataset {ckpt.get('manifest_hash')}, "
                              f"not on the current one ({self.data.manifest_hash}); use --restart")
@@ -222,16 +185,24 @@ class Trainer:
         rng = ckpt["rng"]["ranks"][self.rank] if "ranks" in ckpt["rng"] else ckpt["rng"]
         self.gen.set_state(rng["sampler"])
         torch.set_rng_state(rng["torch"])
+        self.best_missing = readable_checkpoint(self.best_path) is None
+        if self.best_missing:
+            self.best = math.inf
         return True
 
     def checkpoint(self, best: bool = False):
+        """last.pt (and best.pt when this step is a new best) and log.csv, in a kill-safe order."""
         state = self.state()  # collective under DDP: every rank takes part
         if self.rank == 0:
-            save_atomic(state, self.last_path)
-            if best:
-                save_atomic({k: state[k] for k in ("config", "run_config", "model", "step", "best_valid",
-                                                   "manifest_hash", "extractor")}, self.out_dir / "best.pt")
-            write_log(self.rows, self.out_dir / "log.csv")
+            write_checkpoint(self.out_dir, state, best)
+
+    def write_missing_best(self):
+        """A finished run without a readable best.pt: its best step is lost, the final weights stand in."""
+        self.best, self.best_missing = self.validate(), False
+        self.checkpoint(best=True)
+        if self.rank == 0:
+            print(f"{self.cfg['name']}: finished at step {self.step} but best.pt was missing or unreadable; "
+                  f"wrote it from the final weights (valid MSS {self.best:.4f})", flush=True)
 
     # --- loop ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -257,78 +228,87 @@ class Trainer:
         self.sched.step()
         return loss.item()
 
+    def _stop_requested(self, ctrl_c: dict) -> bool:
+        """Ctrl-C seen (by any rank under DDP: all must stop after the same step, for the collectives)."""
+        ctrl_c["requested"] |= _POOL_STOP is not None and _POOL_STOP.is_set()  # a --jobs parent interrupted
+        if self.world == 1:
+            return ctrl_c["requested"]
+        flag = torch.tensor([float(ctrl_c["requested"])], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def run(self, max_steps: int | None = None) -> dict:
-        """Train until the configured number of steps (or ``max_steps`` more); returns a summary."""
+        """Train until the configured number of steps (or ``max_steps`` more); returns a summary. Ctrl-C
+        finishes the current step, checkpoints it (best.pt only if it validated as a new best) and returns
+        ``interrupted``: a rerun resumes there and ends with the same weights as an uninterrupted run."""
         from tqdm.auto import tqdm
 
         total = self.tc["steps"]
         stop = total if max_steps is None else min(total, self.step + max_steps)
-        kill_at = int(os.environ.get("DDX7_TEST_KILL_AT_STEP", "0"))  # for the resume test only
+        if self.step >= total and self.best_missing:
+            self.write_missing_best()
         self.model.train()
         bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], disable=not self.progress,
                    dynamic_ncols=True)
         running, count = 0.0, 0
+        interrupted = False
         t0 = time.perf_counter()
-        while self.step < stop:
-            loss = self.train_step()
-            self.step += 1
-            running, count = running + loss, count + 1
-            bar.update(1)
-            lr = self.sched.get_last_lr()[0]
-            now = self.wall + time.perf_counter() - t0
-            if self.step % self.tc["log_every"] == 0 or self.step == stop:
-                self.rows.append({"step": self.step, "split": "train", "loss": running / count, "lr": lr,
-                                  "wall_s": round(now, 3)})
-                bar.set_postfix(loss=f"{running / count:.3f}", best=f"{self.best:.3f}")
-                running, count = 0.0, 0
-            validated = self.step % self.tc["valid_every"] == 0 or self.step == total
-            is_best = False
-            if validated:
-                v = self.validate()
-                self.rows.append({"step": self.step, "split": "valid", "loss": v, "lr": lr, "wall_s": round(now, 3)})
-                is_best = v < self.best
-                self.best = min(self.best, v)
-            if validated or self.step % self.tc["checkpoint_every"] == 0 or self.step == stop:
-                self.wall += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                self.checkpoint(best=is_best)
-            if self.step == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-        bar.close()
+        with ctrl_c_requests() as ctrl_c:
+            try:
+                while self.step < stop:
+                    loss = self.train_step()
+                    self.step += 1
+                    running, count = running + loss, count + 1
+                    bar.update(1)
+                    lr = self.sched.get_last_lr()[0]
+                    now = self.wall + time.perf_counter() - t0
+                    if self.step % self.tc["log_every"] == 0 or self.step == stop:
+                        self.rows.append({"step": self.step, "split": "train", "loss": running / count, "lr": lr,
+                                          "wall_s": round(now, 3)})
+                        bar.set_postfix(loss=f"{running / count:.3f}", best=f"{self.best:.3f}")
+                        running, count = 0.0, 0
+                    validated = self.step % self.tc["valid_every"] == 0 or self.step == total
+                    is_best = False
+                    if validated:
+                        v = self.validate()
+                        self.rows.append({"step": self.step, "split": "valid", "loss": v, "lr": lr,
+                                          "wall_s": round(now, 3)})
+                        is_best = v < self.best
+                        self.best = min(self.best, v)
+                    interrupted = self._stop_requested(ctrl_c)
+                    if validated or self.step % self.tc["checkpoint_every"] == 0 or self.step == stop or interrupted:
+                        self.wall += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        self.checkpoint(best=is_best)
+                    if interrupted:
+                        break
+            finally:
+                bar.close()
         return {"run": self.cfg["name"], "step": self.step, "best_valid": self.best, "wall_s": round(self.wall, 1),
                 "threads": self.threads, "world_size": self.world, "device": str(self.device),
-                "finished": self.step >= total}
-
-
-def run_dir(name: str, profile: str, root=None) -> Path:
-    return Path(root or CHECKPOINT_ROOT) / profile / name
-
-
-def is_finished(name: str, profile: str, root=None) -> bool:
-    path = run_dir(name, profile, root) / "last.pt"
-    if not path.exists():
-        return False
-    try:
-        return bool(load_checkpoint(path).get("finished"))
-    except ValueError:
-        return False
+                "finished": self.step >= total, "interrupted": interrupted}
 
 
 def train_run(name: str, profile: str, data_root="data", out_root=None, device=None, threads=None,
               restart=False, max_steps=None, progress=True, dataset: Dataset | None = None) -> dict:
+    """Train (or resume) one run, holding its directory's lock throughout, --restart deletion included
+    (under torchrun rank 0 holds it for all ranks; a refusal there ends the job)."""
     cfg = run_config(name, profile)
-    dataset = dataset or load_dataset(cfg["data"]["instrument"], profile, data_root)
     out = run_dir(name, profile, out_root)
-    trainer = Trainer(cfg, dataset, out, device, threads, progress)
-    if restart and trainer.rank == 0:
-        for f in ("last.pt", "best.pt", "log.csv"):
-            (out / f).unlink(missing_ok=True)
-    if restart and trainer.world > 1:
-        dist.barrier()
-    resumed = False if restart else trainer.resume()
-    if resumed and trainer.progress:
-        print(f"{name}: resuming from step {trainer.step}")
-    summary = trainer.run(max_steps)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    with run_lock(out, name) if rank0 else contextlib.nullcontext():
+        dataset = dataset or load_dataset(cfg["data"]["instrument"], profile, data_root)
+        trainer = Trainer(cfg, dataset, out, device, threads, progress)
+        if restart and trainer.rank == 0:
+            for f in RUN_FILES:
+                (out / f).unlink(missing_ok=True)
+            remove_stale_run_temps(out)
+        if restart and trainer.world > 1:
+            dist.barrier()
+        resumed = False if restart else trainer.resume()
+        if resumed and trainer.progress:
+            print(f"{name}: resuming from step {trainer.step}")
+        summary = trainer.run(max_steps)
     summary.update(resumed=resumed, config_hash=config_hash(cfg), manifest_hash=dataset.manifest_hash,
                    machine=cpu_model())
     return summary
@@ -339,6 +319,8 @@ STEP_COST = {"hpn": 5.5, "ddx7": 1.0}
 
 
 def _train_job(work, evaluate: bool = False, results_root="results") -> dict:
+    if _POOL_STOP is not None and _POOL_STOP.is_set():  # interrupted before this run began
+        return {"run": work[0], "step": None, "finished": False, "interrupted": True}
     summary = train_run(*work)
     if evaluate and summary["finished"]:
         from .eval.evaluate import evaluate_run
@@ -374,8 +356,26 @@ def train_many(names, profile: str, jobs: int = 1, threads: int | None = None, d
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(job, work)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_pool_worker, initargs=(stop,)) as pool:
+        try:
+            yield from pool.map(job, work)
+        except BaseException:  # Ctrl-C, an error, or the caller stopped early (GeneratorExit)
+            stop.set()  # running runs checkpoint and stop after their step; queued ones (some are already
+            pool.shutdown(wait=True, cancel_futures=True)  # handed to workers, past cancelling) do not start
+            raise
+
+
+_POOL_STOP = None  # in a --jobs worker: the parent's stop event
+
+
+def _pool_worker(stop):
+    """Pool workers ignore Ctrl-C except while training (Trainer.run's handler checkpoints and stops), or an
+    idle one would die with a traceback; the parent reports it and sets ``stop``, which all workers obey."""
+    global _POOL_STOP
+    _POOL_STOP = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def add_parser(sub):
@@ -417,18 +417,30 @@ def cmd_train(args):
     summaries = train_many(todo, args.profile, args.jobs, args.threads, data_root=args.data_root, out_root=args.out,
                            device=args.device, restart=args.restart, max_steps=args.max_steps,
                            evaluate=args.eval, results_root=args.results)
-    for summary in summaries:
-        if summary.get("world_size", 1) == 1 or dist.get_rank() == 0:
-            print(f"{summary['run']}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
-                  f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads", flush=True)
-            if "eval" in summary:
-                fads = ", ".join(f"{k} {v:.3f}" for k, v in summary["eval"]["fad"].items() if v is not None)
-                print(f"{summary['run']}: evaluated: test MSS {summary['eval']['mss']:.3f}, FAD {fads} "
-                      f"({summary['eval']['eval_wall_s']:.0f} s)", flush=True)
-    if args.eval:
-        from .eval.evaluate import write_metrics_csv
+    try:
+        for summary in summaries:
+            rank0 = summary.get("world_size", 1) == 1 or dist.get_rank() == 0
+            if summary.get("interrupted"):  # 130: the shell's status for SIGINT
+                if rank0:
+                    at = "" if summary["step"] is None else f" at step {summary['step']}"
+                    print(f"{summary['run']}: interrupted{at}; rerun to resume", file=sys.stderr)
+                return 130
+            if rank0:
+                print(f"{summary['run']}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
+                      f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads", flush=True)
+                if "eval" in summary:
+                    fads = ", ".join(f"{k} {v:.3f}" for k, v in summary["eval"]["fad"].items() if v is not None)
+                    print(f"{summary['run']}: evaluated: test MSS {summary['eval']['mss']:.3f}, FAD {fads} "
+                          f"({summary['eval']['eval_wall_s']:.0f} s)", flush=True)
+        if args.eval:
+            from .eval.evaluate import write_metrics_csv
 
-        if write_metrics_csv(args.profile, args.results):
-            print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
-    if dist.is_initialized():
-        dist.destroy_process_group()
+            if write_metrics_csv(args.profile, args.results):
+                print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
+    except KeyboardInterrupt:  # outside a training step (--jobs parent, data loading, eval): checkpoints intact
+        print("interrupted; rerun to resume", file=sys.stderr)
+        return 130
+    finally:
+        summaries.close()  # now, not at garbage collection: --jobs workers stop, queued runs do not start
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -43,7 +43,7 @@ def test_metrics_csv_lists_every_run():
 
 @pytest.mark.parametrize("run", TABLE1)
 def test_shipped_model_renders_its_test_clip(run):
-    from ddx7.train import load_model
+    from ddx7.checkpoints import load_model
 
     model, ckpt = load_model(FULL / run / "model.pt")
     assert ckpt["manifest_hash"] == metrics(run)["manifest_hash"]

@@ -8,7 +8,7 @@ import torch
 from ddx7.cli import main
 from ddx7.models import DDX7
 from ddx7.resynth import fill_unvoiced
-from ddx7.train import save_atomic
+from ddx7.atomic import torch_save
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def checkpoint(tmp_path):
     torch.manual_seed(0)
     model = DDX7("2osc", 2.0)
     path = tmp_path / "model.pt"
-    save_atomic({"config": model.config, "model": model.state_dict(), "extractor": "pyin"}, path)
+    torch_save({"config": model.config, "model": model.state_dict(), "extractor": "pyin"}, path)
     return path
 
 

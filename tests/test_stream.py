@@ -280,12 +280,12 @@ def checkpoint(tmp_path):
 
 
 def test_stream_cli_renders_a_file_block_by_block(tmp_path, checkpoint, capsys, monkeypatch):
-    import ddx7.stream
+    import ddx7.stream_file
     from ddx7 import cli
 
     wired = cli._feature_modules()
-    if ddx7.stream not in wired:  # the subcommand is added by ddx7.stream.add_parser
-        monkeypatch.setattr(cli, "_feature_modules", lambda: wired + [ddx7.stream])
+    if ddx7.stream_file not in wired:  # the subcommand is added by ddx7.stream_file.add_parser
+        monkeypatch.setattr(cli, "_feature_modules", lambda: wired + [ddx7.stream_file])
     main = cli.main
 
     path, model = checkpoint
@@ -302,7 +302,7 @@ def test_stream_cli_renders_a_file_block_by_block(tmp_path, checkpoint, capsys, 
 
 
 def test_stream_file_equals_the_offline_model_on_the_same_features(tmp_path, checkpoint):
-    from ddx7.stream import stream_file
+    from ddx7.stream_file import stream_file
 
     path, model = checkpoint
     wav = tmp_path / "in.wav"

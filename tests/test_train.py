@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import os
 import signal
@@ -10,10 +11,12 @@ import pytest
 import torch
 
 from ddx7 import HOP, SAMPLE_RATE
+from ddx7.atomic import torch_save
 from ddx7.models import build_model
 from ddx7.runs import list_runs, run_config
 from ddx7.synth import FMSynth
-from ddx7.train import Dataset, Split, Trainer, load_checkpoint, load_model, sample_batch, save_atomic
+from ddx7.checkpoints import load_checkpoint, load_model
+from ddx7.train import Dataset, Split, Trainer, sample_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("train_worker.py")
@@ -40,14 +43,23 @@ def dataset_file(tmp_path):
     return path
 
 
-def run_worker(data, out, steps, kill_at=None, nproc=1):
+def run_worker(data, out, steps, kill_at=None, nproc=1, sigint_at=None, kill_at_write=None):
+    """train_worker.py in a subprocess; the fault injections are described in its docstring."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if kill_at:
-        env["DDX7_TEST_KILL_AT_STEP"] = str(kill_at)
+    for var, value in (("DDX7_TEST_KILL_AT_STEP", kill_at), ("DDX7_TEST_SIGINT_AT_STEP", sigint_at),
+                       ("DDX7_TEST_KILL_AT_WRITE", kill_at_write)):
+        env.pop(var, None)
+        if value:
+            env[var] = str(value)
     cmd = [sys.executable, str(WORKER), str(data), str(out), str(steps)]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *cmd[1:]]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def worker_summary(proc) -> dict:
+    """The run summary a train_worker.py printed (its last line, JSON)."""
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_grid_has_the_nineteen_runs_of_tables_1_to_4():
@@ -130,7 +142,7 @@ def test_corrupt_and_foreign_checkpoints_are_reported(tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="corrupt"):
         load_checkpoint(bad)
-    save_atomic({"weights": 1}, tmp_path / "other.pt")
+    torch_save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a ddx7 checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError):

@@ -74,17 +74,70 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray
     )
 
 
+def check_input_file(path) -> Path:
+    """The checks every reader makes first, each with its own message: exists, a file, not empty,
+    and (for WAV) not cut short."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an audio file")
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file (0 bytes)")
+    cut = wav_truncation(path)
+    if cut is not None:
+        declared, present = cut
+        raise DataError(f"{path}: truncated WAV file: its header announces {declared:,} bytes of audio but only "
+                        f"{present:,} are there ({100 * present / declared:.1f} %); copy or export it again")
+    return path
+
+
+def wav_truncation(path) -> tuple[int, int] | None:
+    """(announced, present) byte counts of a RIFF/WAVE file's ``data`` chunk when the file ends
+    before it does; None for complete files, other formats, and streamed WAVs whose header left
+    the size open (0 or 0xFFFFFFFF). libsndfile reads such a file silently as a shorter one."""
+    import struct
+
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, length = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                if length in (0, 0xFFFFFFFF):
+                    return None
+                present = size - pos - 8
+                return (length, present) if present < length else None
+            pos += 8 + length + (length & 1)
+    return None
+
+
+def _reason(err: Exception) -> str:
+    """An exception as words: some backends raise with an empty message (audioread's NoBackendError)."""
+    text = str(err).strip()
+    if type(err).__name__ == "NoBackendError" or not text:
+        return f"{type(err).__name__}: no decoder for this format" if not text else text
+    return text
+
+
+def _open_error(path, err_sf, err_lr) -> DataError:
+    return DataError(f"{path}: cannot read audio: not a format this machine decodes, or a damaged file "
+                     f"(soundfile: {_reason(err_sf)}; audioread: {_reason(err_lr)})")
+
+
 def read_audio(path, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, int, int]:
     """Read any common audio file -> (mono float32 at ``sr``, original rate, channels).
 
     Uses soundfile (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, ...) and falls back to librosa's
     audioread backend (e.g. m4a with ffmpeg installed). Raises DataError naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file (0 bytes)")
+    path = check_input_file(path)
     try:
         import soundfile as sf
 
@@ -93,23 +146,66 @@ def read_audio(path, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, int, int]:
         mono = data.mean(axis=1)
     except Exception as err_sf:  # noqa: BLE001 - try the second backend, then report both
         try:
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y, file_sr = librosa.load(str(path), sr=None, mono=False)
-            y = np.atleast_2d(y)
-            channels = y.shape[0]
-            mono = y.mean(axis=0).astype(np.float32)
+            mono, file_sr, channels = _read_audioread(path)
         except Exception as err_lr:  # noqa: BLE001
-            raise DataError(
-                f"{path}: cannot read audio (soundfile: {err_sf}; audioread: {err_lr})"
-            ) from None
+            raise _open_error(path, err_sf, err_lr) from None
     if mono.size == 0:
         raise DataError(f"{path}: empty audio (no samples)")
     if not np.all(np.isfinite(mono)):
         raise DataError(f"{path}: audio contains NaN or infinite samples")
     return resample(mono, int(file_sr), sr), int(file_sr), int(channels)
+
+
+def _read_audioread(path):
+    import librosa
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y, file_sr = librosa.load(str(path), sr=None, mono=False)
+    y = np.atleast_2d(y)
+    return y.mean(axis=0).astype(np.float32), int(file_sr), int(y.shape[0])
+
+
+def read_audio_blocks(path, sr: int = SAMPLE_RATE, block: int = 1 << 16):
+    """Like :func:`read_audio`, in bounded memory: (iterator of mono float32 blocks at ``sr``,
+    original rate, channels). Resampling is soxr's streaming resampler, which gives the same
+    samples as the one-shot call. Formats only audioread decodes are read whole (no block API)."""
+    import soundfile as sf
+
+    path = check_input_file(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as err_sf:  # noqa: BLE001
+        try:
+            mono, file_sr, channels = _read_audioread(path)
+        except Exception as err_lr:  # noqa: BLE001
+            raise _open_error(path, err_sf, err_lr) from None
+        if mono.size == 0 or not np.all(np.isfinite(mono)):
+            raise DataError(f"{path}: empty audio or NaN/infinite samples")
+        out = resample(mono, file_sr, sr)
+        return iter([out[i:i + block] for i in range(0, len(out), block)]), file_sr, channels
+    if info.frames == 0:
+        raise DataError(f"{path}: empty audio (no samples)")
+
+    def blocks():
+        import soxr
+
+        stream = None if info.samplerate == sr else soxr.ResampleStream(info.samplerate, sr, 1, dtype="float32",
+                                                                          quality="HQ")
+        with sf.SoundFile(str(path)) as f:
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                last = len(data) < block
+                mono = data.mean(axis=1)
+                if not np.all(np.isfinite(mono)):
+                    raise DataError(f"{path}: audio contains NaN or infinite samples")
+                out = mono if stream is None else stream.resample_chunk(mono, last=last)
+                if len(out):
+                    yield out.astype(np.float32, copy=False)
+                if last:
+                    return
+
+    return blocks(), int(info.samplerate), int(info.channels)
 
 
 def clipped_fraction(x: np.ndarray, level: float = CLIP_LEVEL, min_run: int = 3) -> float:

@@ -42,6 +42,7 @@ import numpy as np
 
 from .. import HOP, SAMPLE_RATE
 from . import audio as A
+from ..atomic import atomic_write, write_json
 from .errors import DataError
 from .features import (F0_METHODS, extract_f0, extractor_settings, loudness_db,
                        loudness_settings, pitch_metrics)
@@ -103,33 +104,13 @@ def _tqdm(it, **kw):
 # ------------------------------------------------------------------------- atomic files
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda f: f.write(data))
-
-
 def atomic_savez(path: Path, compressed: bool = False, **arrays) -> None:
     save = np.savez_compressed if compressed else np.savez
-    _atomic_write(path, lambda f: save(f, **arrays))
+    atomic_write(path, lambda f: save(f, **arrays))
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+    write_json(path, obj, indent=1)
 
 
 def sha256_bytes(b: bytes) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import atomic_savez, atomic_write_bytes
+from ..atomic import write_bytes
+from .build import atomic_savez
 from .dataset import load_manifest, load_split
 from .errors import DataError
 from .splits import SPLITS
@@ -74,7 +75,7 @@ def write_card(profile: str, instrument: str, root="data", results_root="results
         arrays[f"{split}/audio_index"] = np.asarray(idx, dtype=np.int64)
         arrays[f"{split}/audio"] = np.asarray(d["audio"], dtype=np.float32)[idx].astype(np.float16)
     atomic_savez(out / "card.npz", compressed=True, **arrays)
-    atomic_write_bytes(out / "manifest.json", (Path(root) / profile / instrument / "manifest.json").read_bytes())
+    write_bytes(out / "manifest.json", (Path(root) / profile / instrument / "manifest.json").read_bytes())
     if json.loads((out / "manifest.json").read_text())["manifest_hash"] != manifest["manifest_hash"]:
         raise DataError(f"{out}: manifest changed while the card was written; run it again")
     return out

@@ -33,6 +33,7 @@ f0 (in cents) and periodicity back to ``hop``: 4x fewer network frames for ``ana
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from functools import lru_cache
@@ -84,20 +85,51 @@ def loudness_db(
     ``audio``: [..., samples] numpy array or torch tensor; returns float32 [..., samples // hop].
     A full-scale white noise reads about 0 dB; silence reads ``-range_db``.
     """
-    import librosa
-
     x = _as_numpy(audio)
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
     frames = n_frames(x2.shape[-1], hop)
     out = np.empty((x2.shape[0], frames), np.float32)
-    aw = _a_weighting(int(sr), int(n_fft))[:, None]
+    half = n_fft // 2
     for i, row in enumerate(x2):
-        spec = librosa.stft(row, n_fft=n_fft, hop_length=hop, center=True, pad_mode="constant")
-        amp = np.abs(spec[:, :frames])
-        db = 20.0 * np.log10(np.maximum(amp, 1e-20)) + aw - ref_db
-        out[i] = np.maximum(db, -range_db).mean(axis=0)
+        out[i] = _loudness_frames(np.pad(row, (half, half)), sr, hop, n_fft, ref_db, range_db)[:frames]
     return out.reshape(*lead, frames)
+
+
+def yin_periodicity(audio, sr: int = SAMPLE_RATE, hop: int = 512, frame: int = 1024, fmin: float = FMIN,
+                    fmax: float = FMAX) -> np.ndarray:
+    """YIN's periodicity per frame: 1 − min over lags [sr/fmax, sr/fmin] of the cumulative mean
+    normalised difference (de Cheveigné & Kawahara 2002, steps 2–3). Near 1 for a pitched sound,
+    near 0 for noise and silence. Cheap (two FFTs per frame): a voicing check, not an f0 tracker.
+    Frame f covers samples [f·hop, f·hop + frame); returns float32 [frames]."""
+    x = _as_numpy(audio).astype(np.float64)
+    if x.ndim != 1 or len(x) < frame:
+        return np.zeros(0, np.float32)
+    w = frame // 2
+    max_lag = min(int(sr / fmin), frame - w)
+    min_lag = max(1, int(math.ceil(sr / fmax)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]
+    n = 1 << int(math.ceil(math.log2(frame + w)))
+    r = np.fft.irfft(np.conj(np.fft.rfft(frames[:, :w], n)) * np.fft.rfft(frames, n), n)[:, :max_lag + 1]
+    c = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    lags = np.arange(max_lag + 1)
+    energy = c[:, lags + w] - c[:, lags]  # Σ_{j<w} x_{j+τ}²
+    d = np.maximum(energy[:, :1] + energy - 2 * r, 0.0)
+    running = np.cumsum(d[:, 1:], axis=1)
+    cmndf = d[:, 1:] * lags[1:] / np.maximum(running, 1e-12)
+    cmndf = np.where(running > 1e-12, cmndf, 1.0)  # an all-zero frame is aperiodic
+    best = cmndf[:, min_lag - 1:].min(axis=1)
+    return (1.0 - np.clip(best, 0.0, 1.0)).astype(np.float32)
+
+
+def _loudness_frames(x: np.ndarray, sr: int, hop: int, n_fft: int, ref_db: float = REF_DB,
+                     range_db: float = RANGE_DB) -> np.ndarray:
+    """Loudness of every ``n_fft`` window of ``x`` that starts at a multiple of ``hop`` (no padding)."""
+    import librosa
+
+    spec = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop, center=False))
+    db = 20.0 * np.log10(np.maximum(spec, 1e-20)) + _a_weighting(int(sr), int(n_fft))[:, None] - ref_db
+    return np.maximum(db, -range_db).mean(axis=0).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------- f0
@@ -133,26 +165,32 @@ def weighted_viterbi(probabilities):
     return bins, tc.convert.cents_to_frequency(local)
 
 
+CREPE_WINDOW = 1024
+CREPE_INFER_FRAMES = 256  # frames per forward pass: activations stay ~50 MB (2048 frames: ~350 MB)
+
+
 def _crepe(x: np.ndarray, sr: int, hop: int, model: str, fmin: float, fmax: float,
-           batch_size: int):
+           batch_size: int, context: bool = False):
+    """torchcrepe.predict(pad=True) with the network run CREPE_INFER_FRAMES frames at a time
+    (the frames are independent; the Viterbi decoding still spans ``batch_size`` frames, as in
+    predict). ``context``: ``x`` already holds the CREPE_WINDOW / 2 samples around its frames
+    (a chunk of a longer recording), instead of zero padding."""
     import torch
 
     tc = import_torchcrepe()
+    audio = torch.from_numpy(np.ascontiguousarray(x))[None]
+    if not context:
+        audio = torch.nn.functional.pad(audio, (CREPE_WINDOW // 2, CREPE_WINDOW // 2))
+    f0s, pers = [], []
     with torch.inference_mode():
-        f0, per = tc.predict(
-            torch.from_numpy(np.ascontiguousarray(x))[None],
-            sr,
-            hop,
-            fmin,
-            fmax,
-            model,
-            decoder=weighted_viterbi,
-            return_periodicity=True,
-            batch_size=batch_size,
-            device="cpu",
-            pad=True,
-        )
-    return f0[0].numpy().astype(np.float32), per[0].numpy().astype(np.float32)
+        for frames in tc.core.preprocess(audio, sr, hop, batch_size, "cpu", pad=False):
+            probabilities = torch.cat([tc.core.infer(frames[i:i + CREPE_INFER_FRAMES], model)
+                                       for i in range(0, len(frames), CREPE_INFER_FRAMES)])
+            f0, per = tc.core.postprocess(probabilities.reshape(1, -1, tc.PITCH_BINS).transpose(1, 2), fmin, fmax,
+                                          weighted_viterbi, return_periodicity=True)
+            f0s.append(f0[0])
+            pers.append(per[0])
+    return torch.cat(f0s).numpy().astype(np.float32), torch.cat(pers).numpy().astype(np.float32)
 
 
 def _pyin(x: np.ndarray, sr: int, hop: int, fmin: float, fmax: float):
@@ -214,6 +252,48 @@ def extract_f0(
         f0_out[i] = f0[:frames]
         per_out[i] = np.clip(per[:frames], 0.0, 1.0)
     return f0_out.reshape(*lead, frames), per_out.reshape(*lead, frames)
+
+
+def features_in_chunks(read, n_samples: int, method: str, chunk_frames: int = 16 * 2048, hop: int = HOP,
+                       sr: int = SAMPLE_RATE, margin_frames: int = 250, progress=None):
+    """(f0_hz, periodicity, loudness_db) of a long recording, ``chunk_frames`` frames at a time:
+    memory bounded by the chunk, not the recording. ``read(start, stop)`` returns samples
+    [start, stop) with zeros outside the recording; ``progress(frames)`` is called per chunk.
+
+    Equal to ``extract_f0`` + ``loudness_db`` of the whole recording for loudness and CREPE ("full",
+    "tiny"): every frame is computed from the same samples (each chunk reads the half-windows
+    around it), and chunks are whole multiples of CREPE's 2048-frame decoding batches, so the
+    Viterbi decodes the same batches. pyin decodes one Viterbi path per call: chunks get
+    ``margin_frames`` of audio on each side and agree with one pass except where the path is ambiguous.
+    """
+    if method not in F0_METHODS:
+        raise ValueError(f"unknown f0 method {method!r}; choose one of {F0_METHODS}")
+    if method != "pyin" and chunk_frames % 2048:
+        raise ValueError("chunk_frames must be a multiple of CREPE's 2048-frame decoding batch")
+    n = n_frames(n_samples, hop)
+    f0, per, loud = (np.empty(n, np.float32) for _ in range(3))
+    half = LOUDNESS_N_FFT // 2
+    for start in range(0, n, chunk_frames):
+        stop = min(start + chunk_frames, n)
+        last = stop == n  # the last chunk also reads the samples past the frame grid
+        end = n_samples if last else stop * hop
+        x = read(start * hop - half, end + half)
+        spec = _loudness_frames(x, sr, hop, LOUDNESS_N_FFT)
+        loud[start:stop] = spec[: stop - start]
+        if method == "pyin":
+            lo, hi = max(0, start - margin_frames), (n_samples if last else min(n, stop + margin_frames) * hop)
+            y = read(lo * hop, hi)
+            cf0, cper = _pyin(y, sr, hop, FMIN, FMAX)
+            cf0, cper = cf0[start - lo: stop - lo], cper[start - lo: stop - lo]
+        else:
+            # frames start … stop − 1 (the last chunk: … n, as one pass frames 1 + n_samples // hop)
+            y = read(start * hop - CREPE_WINDOW // 2, (n_samples if last else (stop - 1) * hop) + CREPE_WINDOW // 2)
+            cf0, cper = _crepe(y, sr, hop, method, FMIN, FMAX, 2048, context=True)
+            cf0, cper = cf0[: stop - start], cper[: stop - start]
+        f0[start:stop], per[start:stop] = cf0, np.clip(cper, 0.0, 1.0)
+        if progress is not None:
+            progress(stop - start)
+    return f0, per, loud
 
 
 def extractor_settings(method: str, analysis_hop: int | None = None, hop: int = HOP) -> dict:

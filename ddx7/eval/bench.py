@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import provenance as prov
+from ..atomic import write_csv, write_json
 
 
 def paper_models():
@@ -23,10 +24,10 @@ def run_rtf(profile: str = "quick", threads: int = 1, repeats: int = 100, result
     rows = paper_procedure(paper_models(), repeats=repeats, threads=threads, progress=progress)
     table = paper_table(rows)
     out = Path(results_root) / profile
-    prov.write_csv_atomic(table, out / "rtf.csv")
-    prov.write_json_atomic({"procedure": "paper (whole model re-run per excerpt of the latency's length)",
-                            "repeats": repeats, "models": {"ddx7": "violin-6osc, Imax 2", "hpn": "HpN"},
-                            **prov.provenance(threads)}, out / "rtf.json")
+    write_csv(out / "rtf.csv", table)
+    write_json(out / "rtf.json", {"procedure": "paper (whole model re-run per excerpt of the latency's length)",
+                                  "repeats": repeats, "models": {"ddx7": "violin-6osc, Imax 2", "hpn": "HpN"},
+                                  **prov.provenance(threads)})
     return table
 
 
@@ -50,6 +51,6 @@ def cmd_rtf(args):
         print(f"Real-time factor, paper procedure, {args.threads} thread(s), {prov.cpu_model()}")
         print(table.to_string(index=False))
     if args.streaming:
-        from ..stream import run_streaming_benchmark
+        from .rtf_streaming import run_streaming_benchmark
 
         run_streaming_benchmark(args.profile, Path(args.results) / args.profile, threads=args.threads)

@@ -177,6 +177,16 @@ def aisfx_available() -> bool:
         return False
 
 
+def _aisfx_pickle_globals() -> list:
+    """The numpy globals of aisfx's weight file, as torch's weights-only unpickler must name them."""
+    import numpy as np
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:  # pragma: no cover (numpy 1.x)
+        from numpy.core.multiarray import scalar
+    return [(scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
+
+
 @functools.lru_cache(maxsize=None)
 def _load_aisfx_model(device: str = "cpu"):
     """The aisfx CrossNet with its packaged weights, loaded once per process and device."""
@@ -185,9 +195,12 @@ def _load_aisfx_model(device: str = "cpu"):
         import aisfx.inference as inf
     except ImportError as e:
         raise ImportError(f"the aisfx embedding needs the aisfx package: {AISFX_INSTALL_HINT}") from e
-    # The checkpoint is (state_dict, ds_dict) with numpy ints inside, so it needs full unpickling;
-    # it is the file shipped inside the installed wheel, not user input.
-    weights, ds_dict = torch.load(inf.get_path_modelWeights(), map_location="cpu", weights_only=False)
+    # The checkpoint is (state_dict, ds_dict) and ds_dict holds numpy int64 scalars. Loading stays
+    # weights-only (no pickle callables run, even from the installed wheel's file); only what those
+    # scalars need is allowed: the scalar constructor (pickled under its numpy 1.x name), numpy.dtype
+    # and the int64 dtype class.
+    with torch.serialization.safe_globals(_aisfx_pickle_globals()):
+        weights, ds_dict = torch.load(inf.get_path_modelWeights(), map_location="cpu", weights_only=True)
     model = inf.load_bestModel(weights, ds_dict, device)
     model.eval()
     for p in model.parameters():

@@ -12,7 +12,7 @@ model (``model.pt``) that ``ddx7 resynth`` can use.
 from __future__ import annotations
 
 import hashlib
-import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from .. import SAMPLE_RATE
-from ..provenance import provenance, write_json_atomic
+from ..atomic import atomic_write, torch_save, write_bytes, write_json
+from ..checkpoints import load_checkpoint
+from ..provenance import provenance
 
 DEFAULT_EMBEDDINGS = ("aisfx", "mfcc")
 
@@ -47,11 +49,22 @@ def cached_embeddings(audio: np.ndarray, embedding, cache_dir: Path | None, key:
     if path.exists():
         return np.load(path)
     emb = embedding.embed(list(audio), SAMPLE_RATE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, emb)
-    tmp.replace(path)
+    atomic_write(path, lambda f: np.save(f, emb))  # concurrent evaluations of one dataset: never a torn file
     return emb
+
+
+def training_stats(run_path: Path, best: dict) -> dict:
+    """Total steps and training wall time of a run, from its last.pt (or from best.pt when there is no
+    last.pt). An unreadable last.pt only costs these two numbers: one warning line, and they are None."""
+    last_path = Path(run_path) / "last.pt"
+    if not last_path.exists():
+        return {"steps_total": best.get("step"), "train_wall_s": best.get("wall_s")}
+    try:
+        last = load_checkpoint(last_path)
+    except ValueError as e:
+        print(f"warning: {e}; the training steps and wall time are left out of the metrics", file=sys.stderr)
+        return {"steps_total": None, "train_wall_s": None}
+    return {"steps_total": last.get("step"), "train_wall_s": last.get("wall_s")}
 
 
 def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir, key, vggish_weights=None) -> dict:
@@ -93,16 +106,15 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     from ..losses import MultiScaleSpectralLoss
     from ..runs import run_config
     from ..synth.interventions import paper_intervention
-    from ..audio_io import write_wav
-    from ..train import load_model, run_dir
+    from ..audio_io import write_audio
+    from ..checkpoints import load_model, run_dir
 
     t0 = time.perf_counter()
     cfg = run_config(name, profile)
     instrument = cfg["data"]["instrument"]
     ckpt_path = run_dir(name, profile, checkpoint_root) / "best.pt"
     model, ckpt = load_model(ckpt_path)
-    last = torch.load(ckpt_path.with_name("last.pt"), map_location="cpu", weights_only=False) \
-        if ckpt_path.with_name("last.pt").exists() else ckpt
+    stats = training_stats(ckpt_path.parent, ckpt)
     manifest = load_manifest(profile, instrument, root=data_root)
     if ckpt.get("manifest_hash") != manifest["manifest_hash"]:
         raise ValueError(f"{name}: checkpoint {ckpt_path} was trained on dataset {ckpt.get('manifest_hash')}, "
@@ -126,8 +138,8 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
         **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
                                  np.asarray(test["loudness_db"]), resynth, extractor,
                                  periodicity_threshold(instrument)),
-        "steps": ckpt.get("step"), "steps_total": last.get("step"), "best_valid_mss": ckpt.get("best_valid"),
-        "train_wall_s": last.get("wall_s"), "seed": cfg["seed"], "manifest_hash": manifest["manifest_hash"],
+        "steps": ckpt.get("step"), "steps_total": stats["steps_total"], "best_valid_mss": ckpt.get("best_valid"),
+        "train_wall_s": stats["train_wall_s"], "seed": cfg["seed"], "manifest_hash": manifest["manifest_hash"],
         "config": cfg, "checkpoint": str(ckpt_path),
     }
     out = Path(results_root) / profile / name
@@ -142,11 +154,11 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
                                   env_gain=intervention.env_gain).numpy()
     for j, i in enumerate(clip_ids):
         entry = {"excerpt": ids[i], "original": f"audio/{i:03d}_original.wav", "resynth": f"audio/{i:03d}_resynth.wav"}
-        write_wav(out / entry["original"], original[i], SAMPLE_RATE)
-        write_wav(out / entry["resynth"], np.clip(resynth[i], -1, 1), SAMPLE_RATE)
+        write_audio(out / entry["original"], original[i], SAMPLE_RATE)
+        write_audio(out / entry["resynth"], np.clip(resynth[i], -1, 1), SAMPLE_RATE)
         if intervention is not None:
             entry["intervened"] = f"audio/{i:03d}_intervened.wav"
-            write_wav(out / entry["intervened"], np.clip(intervened[j] / max(1.0, np.abs(intervened[j]).max()), -1, 1),
+            write_audio(out / entry["intervened"], np.clip(intervened[j] / max(1.0, np.abs(intervened[j]).max()), -1, 1),
                       SAMPLE_RATE)
         clips.append(entry)
     metrics["clips"] = clips
@@ -155,16 +167,14 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
                                    "env_gain": intervention.env_gain}
     log = ckpt_path.with_name("log.csv")
     if log.exists():
-        shutil.copyfile(log, out / "train_log.csv")
+        write_bytes(out / "train_log.csv", log.read_bytes())
     if ship_model:
         state = {k: v.half() if torch.is_floating_point(v) else v for k, v in model.state_dict().items()}
-        from ..train import save_atomic
-
-        save_atomic({"config": model.config, "model": state, "run_config": cfg, "step": ckpt.get("step"),
-                     "manifest_hash": manifest["manifest_hash"], "extractor": extractor}, out / "model.pt")
+        torch_save({"config": model.config, "model": state, "run_config": cfg, "step": ckpt.get("step"),
+                    "manifest_hash": manifest["manifest_hash"], "extractor": extractor}, out / "model.pt")
     metrics["eval_wall_s"] = round(time.perf_counter() - t0, 1)
     metrics["provenance"] = provenance()
-    write_json_atomic(metrics, out / "metrics.json")
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
@@ -182,7 +192,7 @@ def write_metrics_csv(profile: str, results_root="results") -> Path | None:
 
     import pandas as pd
 
-    from ..provenance import write_csv_atomic
+    from ..atomic import write_csv
     from ..runs import config_hash
 
     rows = []
@@ -200,7 +210,7 @@ def write_metrics_csv(profile: str, results_root="results") -> Path | None:
         rows.append(row)
     if not rows:
         return None
-    return write_csv_atomic(pd.DataFrame(rows), Path(results_root) / profile / "metrics.csv")
+    return write_csv(Path(results_root) / profile / "metrics.csv", pd.DataFrame(rows))
 
 
 def add_parser(sub):
@@ -219,8 +229,8 @@ def add_parser(sub):
 
 
 def cmd_eval(args):
+    from ..checkpoints import run_dir
     from ..runs import list_runs
-    from ..train import run_dir
 
     if bool(args.run) == bool(args.all):
         raise ValueError("give one RUN or --all")

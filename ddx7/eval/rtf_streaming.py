@@ -170,20 +170,21 @@ def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int =
     import pandas as pd
 
     from .. import provenance as prov
+    from ..atomic import write_csv, write_json
 
     seconds = float(seconds if seconds is not None else PROFILE_SECONDS.get(profile, 60.0))
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / profile
     rows = streaming_rtf(variants, tuple(latencies or LATENCIES_MS), seconds, threads, progress)
     table = pd.DataFrame(rows)
-    prov.write_csv_atomic(table, out_dir / "rtf_streaming.csv")
+    write_csv(out_dir / "rtf_streaming.csv", table)
     ratios = ratio_table(table)
-    prov.write_json_atomic({
+    write_json(out_dir / "rtf_streaming.json", {
         "procedure": "streaming: one block of the latency's length per process() call, state kept between blocks; "
                      "rt = per-block compute time / block duration (wall clock; thread CPU time beside it)",
         "stream_seconds": seconds, "warmup_seconds": WARMUP_S, "variants": list(variants),
         "models": {"ddx7": "violin-6osc, Imax 2, reverb wet 0.1", "hpn": "HpN, reverb wet 0.1"},
         "gc": "paused during each timed stream", "ratios": ratios.to_dict(orient="records"),
-        **prov.provenance(threads)}, out_dir / "rtf_streaming.json")
+        **prov.provenance(threads)})
     if verbose:
         show = table[["variant", "latency_ms", "blocks", "rtf_mean", "rtf_std", "rtf_p99", "over_deadline",
                       "cpu_rtf_mean", "loadavg_1m"]]

@@ -94,6 +94,30 @@ def check_f0(f0_hz: torch.Tensor, name: str = "f0"):
                          "Give unvoiced frames the last voiced pitch instead of 0.")
 
 
+def check_ratios(ratios, n_ops: int, name: str = "ratios"):
+    """Reject frequency ratios the synth cannot use: not one per operator, NaN, infinite, zero or
+    negative (a zero ratio freezes the operator's phase and renders silence)."""
+    if ratios is None:
+        return
+    r = torch.as_tensor(ratios, dtype=torch.float64)
+    if r.dim() == 0 or r.shape[-1] != n_ops:
+        raise ValueError(f"{name}: the patch has {n_ops} operators, got {list(r.shape) or 1} values")
+    if not bool(torch.isfinite(r).all()) or bool((r <= 0).any()):
+        raise ValueError(f"{name} must be positive finite numbers (one frequency ratio per operator), "
+                         f"got {r.flatten().tolist()}")
+
+
+def check_env_gain(env_gain, n_ops: int, name: str = "env_gain"):
+    """Reject envelope gains that are not one finite, non-negative number per operator."""
+    if env_gain is None:
+        return
+    g = torch.as_tensor(env_gain, dtype=torch.float64)
+    if g.dim() == 0 or g.shape[-1] != n_ops:
+        raise ValueError(f"{name} needs one gain per operator ({n_ops}), got {list(g.shape) or 1} values")
+    if not bool(torch.isfinite(g).all()) or bool((g < 0).any()):
+        raise ValueError(f"{name} must be finite gains >= 0 (one per operator), got {g.flatten().tolist()}")
+
+
 class FMSynth(nn.Module):
     """Differentiable FM synth with a fixed patch: decoder outputs z → envelopes → audio."""
 
@@ -124,9 +148,8 @@ class FMSynth(nn.Module):
         check_f0(f0_hz)
         if envelopes.shape[:2] != f0_hz.shape:
             raise ValueError(f"f0 has {tuple(f0_hz.shape)} frames but envelopes have {tuple(envelopes.shape[:2])}")
+        check_ratios(ratios, self.n_ops, f"ratios of patch {self.patch.name!r}")
         envelopes = apply_env_gain(envelopes, env_gain, self.n_ops)
-        if ratios is not None and len(ratios) != self.n_ops:
-            raise ValueError(f"patch {self.patch.name!r} has {self.n_ops} operators, got {len(ratios)} ratios")
         f0_s = upsample_frames(f0_hz[..., None], self.hop)[..., 0]
         env_s = upsample_frames(envelopes, self.hop)
         return render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate)
@@ -138,7 +161,5 @@ class FMSynth(nn.Module):
 def apply_env_gain(envelopes: torch.Tensor, env_gain, n_ops: int) -> torch.Tensor:
     if env_gain is None:
         return envelopes
-    gain = torch.as_tensor(env_gain, dtype=envelopes.dtype, device=envelopes.device)
-    if gain.shape[-1] != n_ops:
-        raise ValueError(f"env_gain needs one gain per operator ({n_ops}), got {tuple(gain.shape)}")
-    return envelopes * gain
+    check_env_gain(env_gain, n_ops)
+    return envelopes * torch.as_tensor(env_gain, dtype=envelopes.dtype, device=envelopes.device)
