@@ -165,22 +165,18 @@ def _stream_blocks(streamer, recording, k, source, gate, rendered, bar) -> float
 
 
 def add_parser(sub):
+    from .resynth import add_recording_arguments
+
     p = sub.add_parser("stream", help="render a recording block by block (streaming, causal features)")
-    p.add_argument("input")
-    p.add_argument("--run", help="run name (see `ddx7 runs`)")
-    p.add_argument("--checkpoint", help="a checkpoint file (dict with 'config' and 'model') instead of --run")
-    p.add_argument("--profile", default=None, help="whose trained model to use with --run (default: full, quick, smoke)")
+    add_recording_arguments(p)
     p.add_argument("--block-ms", type=float, default=4.0, help="block length in ms, a multiple of 4 (default 4)")
     p.add_argument("--features", choices=("causal", "offline"), default="causal",
                    help="causal: loudness + YIN f0 from past samples only, block by block (default); "
                         "offline: the dataset's centred features of the whole file, computed first")
     p.add_argument("--extractor", default="pyin", help="f0 extractor for --features offline: pyin, tiny or full")
     p.add_argument("--compiled", action="store_true", help="use the TorchScript streaming DDX7")
-    p.add_argument("--ratios", help="FM ratios, one per operator, e.g. 1,3,1,3,3,14")
-    p.add_argument("--env-gain", help="envelope gain per operator, e.g. 1,2,2,2,2,2")
     p.add_argument("--no-normalise", action="store_true", help="do not peak-normalise the input first")
     p.add_argument("--threads", type=int, default=1, help="torch threads while streaming (default 1)")
-    p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_stream)
 
 
