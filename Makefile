@@ -95,14 +95,10 @@ test: venv
 	@rc=0; $(PYTHON) -m pytest -q tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "[test] no tests collected"; exit 0; fi; exit $$rc
 
-# Uses the `ddx7 book` subcommand when ddx7.cli has it, else `python -m ddx7.book`.
+# `ddx7 book` (ddx7/cli/book.py, on ddx7/book.py): papermill, then jupyter-book.
 book: venv vendor
 	@args="--profile $(PROFILE)$(if $(ONLY), --only $(ONLY))"; \
-	if $(VENV)/bin/ddx7 book --help >/dev/null 2>&1; then \
-	  echo "[book] $(VENV)/bin/ddx7 book $$args"; $(VENV)/bin/ddx7 book $$args; \
-	else \
-	  echo "[book] $(PYTHON) -m ddx7.book $$args"; $(PYTHON) -m ddx7.book $$args; \
-	fi
+	echo "[book] $(VENV)/bin/ddx7 book $$args"; $(VENV)/bin/ddx7 book $$args
 
 clean:
 	rm -rf _build book/executed

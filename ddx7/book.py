@@ -5,13 +5,11 @@ Per-profile papermill parameters: ``notebooks/profiles.yml``. Each notebook is e
 ``notebooks/NAME.ipynb`` (cwd ``notebooks/``, kernel ``python3`` of *this* interpreter) into
 ``book/executed/NAME.ipynb``, which the book renders without executing again.
 
-    python -m ddx7.book --profile smoke [--only NAME]
-    ddx7 book --profile smoke          # same, via ddx7.cli
+    ddx7 book --profile smoke [--only NAME]     # the command line: ddx7/cli/book.py
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -266,50 +264,3 @@ def build_book(
     )
     return index
 
-
-# --------------------------------------------------------------------------- command line
-
-
-def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--profile",
-        choices=PROFILES,
-        default=None,
-        help="smoke | quick | full (default: full if results/full/.complete exists, else quick)",
-    )
-    p.add_argument(
-        "--only",
-        metavar="NAME",
-        action="append",
-        help="execute only this notebook (repeatable); the others keep their executed copies",
-    )
-    p.add_argument("--no-strict", action="store_true", help="do not treat Sphinx warnings as errors")
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the `book` subcommand to an argparse subparsers object (used by ddx7.cli)."""
-    p = subparsers.add_parser("book", help="execute the notebooks and build the Jupyter Book")
-    _add_arguments(p)
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    root = find_root()
-    profile = args.profile or default_profile(root)
-    try:
-        build_book(profile, only=args.only, root=root, strict=not getattr(args, "no_strict", False))
-    except BookError as e:
-        print(f"[book] ERROR: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ddx7.book", description=__doc__.split("\n")[0])
-    _add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

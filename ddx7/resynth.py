@@ -1,6 +1,8 @@
 """Resynthesis of any recording with a trained model: f0 + loudness → model → audio.
 
     ddx7 resynth voice.wav --run violin-6osc-imax2 --pitch-shift -12 --ratios 1,3,1,3,3,14 -o out.wav
+    resynth_file("voice.wav", model=ModelChoice(run="violin-6osc-imax2", ratios=[1, 3, 1, 3, 3, 14]),
+                 output="out.wav", pitch_shift=-12)
 
 The recording is read in any common format and rate (downmixed, resampled to 16 kHz, peak
 normalised as the training data was), its f0 and loudness are extracted with the extractor the
@@ -16,14 +18,25 @@ the input.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import FRAME_RATE, HOP, SAMPLE_RATE
+from .audio_io import Spool, check_output, write_spool
+from .checkpoints import load_model, run_dir
+from .data.audio import read_audio_blocks
+from .data.features import extract_f0, features_in_chunks, loudness_db
+from .gate import SilenceGate
+from .models import DDX7
+from .stream import make_streamer
+from .synth.fm import check_env_gain, check_ratios
 
 MIN_VOICED_FRACTION = 0.05  # below this the input has no usable pitch
 VOICED_PERIODICITY = 0.5
@@ -41,8 +54,6 @@ PROGRESS_SECONDS = 10.0  # show progress for inputs longer than this
 
 def find_checkpoint(run: str, profile: str | None = None, results_root="results", checkpoint_root=None) -> Path:
     """The shipped model (results/<profile>/<run>/model.pt) or the training checkpoint (best.pt)."""
-    from .checkpoints import run_dir
-
     profiles = [profile] if profile else ["full", "quick", "smoke"]
     tried = []
     for p in profiles:
@@ -52,6 +63,26 @@ def find_checkpoint(run: str, profile: str | None = None, results_root="results"
             tried.append(str(path))
     raise FileNotFoundError(f"no trained model for run {run!r}; looked for: {', '.join(tried)}. "
                             f"Train it with `ddx7 train {run} --profile {profiles[0]}`.")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The trained model that renders — a run's (``run``, looked up by :func:`find_checkpoint` under
+    ``profile``) or a checkpoint file — and the FM interventions on it: ``ratios`` and ``env_gain``,
+    one number per operator (None: as trained)."""
+
+    run: str | None = None
+    checkpoint: str | os.PathLike | None = None
+    profile: str | None = None
+    ratios: Sequence[float] | None = None
+    env_gain: Sequence[float] | None = None
+
+    def __post_init__(self):
+        if bool(self.run) == bool(self.checkpoint):
+            raise ValueError("give --run RUN or --checkpoint PATH")
+
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint) if self.checkpoint else find_checkpoint(self.run, self.profile)
 
 
 def fill_unvoiced(f0: np.ndarray, voiced: np.ndarray) -> np.ndarray:
@@ -73,8 +104,6 @@ def check_voiced(voiced: np.ndarray, name: str):
 def raw_features(audio: np.ndarray, extractor: str = "pyin"):
     """(f0_hz, loudness_db, periodicity) per frame of mono 16 kHz audio, as extracted (unvoiced
     frames keep the extractor's guess)."""
-    from .data.features import extract_f0, loudness_db
-
     with warnings.catch_warnings():  # librosa's notes on short windows: our own checks speak instead
         warnings.simplefilter("ignore")
         f0, periodicity = extract_f0(audio, method=extractor)
@@ -113,9 +142,6 @@ class Input:
     × ``scale`` (the peak normalisation the training data had) when read through ``read``."""
 
     def __init__(self, path, normalise: bool = True):
-        from .audio_io import Spool
-        from .data.audio import read_audio_blocks
-
         self.path = Path(path)
         blocks, self.source_sr, self.channels = read_audio_blocks(path, SAMPLE_RATE)
         self.spool = Spool()
@@ -154,8 +180,6 @@ def progress_bar(recording: Input, desc: str, enabled: bool | None = None):
 def chunked_features(recording: Input, extractor: str, progress: bool | None = None):
     """(f0, loudness, periodicity) of every frame of a recording, in bounded memory
     (``data.features.features_in_chunks``: the same values as one pass, for CREPE and loudness)."""
-    from .data.features import features_in_chunks
-
     with progress_bar(recording, "features", progress) as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa's notes on short windows: our own checks speak instead
         f0, per, ld = features_in_chunks(recording.read, recording.samples, extractor, CHUNK_FRAMES,
@@ -165,8 +189,6 @@ def chunked_features(recording: Input, extractor: str, progress: bool | None = N
 
 def finish_output(rendered, output, recording: Input | None = None) -> dict:
     """Scale a rendered spool into [-1, 1] if it peaks above 1 and write it (atomically) or return it."""
-    from .audio_io import write_spool
-
     peak = rendered.peak
     scale = 0.99 / peak if peak > 1.0 else 1.0
     info = {"seconds": rendered.samples / SAMPLE_RATE, "peak": peak, "scale": scale}
@@ -182,8 +204,6 @@ def resynthesize(model, f0_hz: np.ndarray, loudness_db: np.ndarray, pitch_shift:
                  loudness_shift: float = 0.0, ratios=None, env_gain=None) -> np.ndarray:
     """Render frame-rate controls through a model (offline, in one pass), with pitch/loudness shifts
     and FM interventions."""
-    from .models import DDX7
-
     f0 = torch.as_tensor(f0_hz, dtype=torch.float32)[None] * 2 ** (pitch_shift / 12)
     ld = (torch.as_tensor(loudness_db, dtype=torch.float32)[None] + loudness_shift).clamp(-80.0, 0.0)
     if (ratios is not None or env_gain is not None) and not isinstance(model, DDX7):
@@ -192,31 +212,26 @@ def resynthesize(model, f0_hz: np.ndarray, loudness_db: np.ndarray, pitch_shift:
     return model(f0, ld, **extra)[0].numpy()
 
 
-def resynth_file(path, run: str | None = None, checkpoint=None, profile=None, output=None, extractor=None,
-                 pitch_shift=0.0, loudness_shift=0.0, ratios=None, env_gain=None, progress: bool | None = None) -> dict:
+def resynth_file(path, *, model: ModelChoice, output=None, extractor: str | None = None, pitch_shift: float = 0.0,
+                 loudness_shift: float = 0.0, progress: bool | None = None) -> dict:
     """Resynthesize a recording of any length in bounded memory; returns an info dict (with the
     audio under ``"audio"`` when no ``output`` is given).
 
-    Read → features in chunks → pitch/loudness shifts → the model's streaming renderer in 1 s
-    blocks (equal to the offline render) → silence gate (:mod:`ddx7.gate`) → output scaled into
-    [-1, 1] when it peaks above 1. Every check on options and paths happens before the work."""
-    from .audio_io import Spool, check_output
-    from .gate import SilenceGate
-    from .checkpoints import load_model
-    from .stream import make_streamer
-    from .synth.fm import check_env_gain, check_ratios
-
+    Read → features in chunks (``extractor``; default: the run's) → pitch (semitones) and loudness
+    (dB) shifts → the model's streaming renderer in 1 s blocks (equal to the offline render) →
+    silence gate (:mod:`ddx7.gate`) → output scaled into [-1, 1] when it peaks above 1. Every check
+    on options and paths happens before the work."""
     pitch_shift = check_shift("--pitch-shift", pitch_shift, MAX_PITCH_SHIFT)
     loudness_shift = check_shift("--loudness-shift", loudness_shift, 80.0)
     if output:
-        check_output(output, inputs=[path, checkpoint])
-    ckpt_path = Path(checkpoint) if checkpoint else find_checkpoint(run, profile)
-    model, ckpt = load_model(ckpt_path)
-    n_ops = model.patch.n_ops if hasattr(model, "patch") else None
-    if n_ops is None and (ratios is not None or env_gain is not None):
+        check_output(output, inputs=[path, model.checkpoint])
+    ckpt_path = model.checkpoint_path()
+    net, ckpt = load_model(ckpt_path)
+    n_ops = net.patch.n_ops if hasattr(net, "patch") else None
+    if n_ops is None and (model.ratios is not None or model.env_gain is not None):
         raise ValueError("--ratios and --env-gain are FM interventions: they need a DDX7 run, not HpN")
-    check_ratios(ratios, n_ops, "--ratios")
-    check_env_gain(env_gain, n_ops, "--env-gain")
+    check_ratios(model.ratios, n_ops, "--ratios")
+    check_env_gain(model.env_gain, n_ops, "--env-gain")
     recording = Input(path)
     try:
         extractor = extractor or ckpt.get("extractor") or "pyin"
@@ -226,7 +241,7 @@ def resynth_file(path, run: str | None = None, checkpoint=None, profile=None, ou
         check_pitch_range(f0, voiced, pitch_shift)
         f0 = fill_unvoiced(f0, voiced) * np.float32(2 ** (pitch_shift / 12))
         ld = np.clip(ld + np.float32(loudness_shift), -80.0, 0.0).astype(np.float32)
-        streamer = make_streamer(model, ratios, env_gain)
+        streamer = make_streamer(net, model.ratios, model.env_gain)
         gate = SilenceGate()
         with Spool() as rendered, progress_bar(recording, "render", progress) as bar, torch.inference_mode():
             for start in range(0, recording.frames, RENDER_FRAMES):
@@ -239,35 +254,3 @@ def resynth_file(path, run: str | None = None, checkpoint=None, profile=None, ou
         recording.spool.close()
     info.update(voiced_fraction=float(voiced.mean()), checkpoint=str(ckpt_path))
     return info
-
-
-def add_recording_arguments(p):
-    """What ``resynth`` and ``stream`` share: the recording, the model, the FM interventions, the output."""
-    p.add_argument("input", help="a recording (any format and rate soundfile or audioread reads)")
-    p.add_argument("--run", help="run name (see `ddx7 runs`)")
-    p.add_argument("--checkpoint", help="a checkpoint file (as written by `ddx7 train`) instead of --run")
-    p.add_argument("--profile", default=None, help="whose trained model to use with --run (default: full, quick, smoke)")
-    p.add_argument("--ratios", help="new FM ratios, one per operator, e.g. 1,3,1,3,3,14")
-    p.add_argument("--env-gain", help="envelope gain per operator, e.g. 1,2,2,2,2,2")
-    p.add_argument("-o", "--output", required=True, help="the result: .wav, .flac, .ogg, .mp3 or .aiff (not the input)")
-
-
-def add_parser(sub):
-    p = sub.add_parser("resynth", help="resynthesize a recording with a trained model")
-    add_recording_arguments(p)
-    p.add_argument("--extractor", default=None, help="f0 extractor: full, tiny or pyin (default: the run's)")
-    p.add_argument("--pitch-shift", type=float, default=0.0, help=f"semitones (±{MAX_PITCH_SHIFT:g})")
-    p.add_argument("--loudness-shift", type=float, default=0.0, help="dB")
-    p.set_defaults(func=cmd_resynth)
-
-
-def cmd_resynth(args):
-    from .cli import _floats
-
-    if bool(args.run) == bool(args.checkpoint):
-        raise ValueError("give --run RUN or --checkpoint PATH")
-    ratios = _floats(args.ratios, "--ratios") if args.ratios else None
-    gains = _floats(args.env_gain, "--env-gain") if args.env_gain else None
-    info = resynth_file(args.input, args.run, args.checkpoint, args.profile, args.output, args.extractor,
-                        args.pitch_shift, args.loudness_shift, ratios, gains)
-    print(f"wrote {args.output}: {info['seconds']:.2f} s")

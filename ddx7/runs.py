@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from . import FRAME_RATE
 from .synth.patches import parse_imax
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -84,5 +85,5 @@ def describe_run(name: str, profile: str = "quick") -> dict:
         "run": name, "instrument": cfg["data"]["instrument"], "model": m["kind"],
         "patch": m.get("patch", "harmonic+noise"), "imax": round(m["imax"], 3) if "imax" in m else None,
         "tables": ",".join(str(x) for x in cfg.get("tables", [])), "steps": t["steps"], "batch": t["batch_size"],
-        "excerpt_s": t["excerpt_frames"] / 250,
+        "excerpt_s": t["excerpt_frames"] / FRAME_RATE,
     }

@@ -1,6 +1,7 @@
 """``ddx7 stream``: a recording rendered block by block, as a live input would be.
 
     ddx7 stream voice.wav --run violin-6osc-imax2 --block-ms 4 -o live.wav
+    stream_file("voice.wav", model=ModelChoice(run="violin-6osc-imax2"), output="live.wav", block_ms=4)
 
 Causal features (``stream.CausalFeatures``) → the model's streaming renderer
 (``stream.make_streamer``) → silence gate (``gate.SilenceGate``), one block at a time; the
@@ -9,34 +10,41 @@ length fits in bounded memory. Prints the real-time factor of features + model.
 """
 
 import math
-import sys
+import time
 
+import numpy as np
 import torch
 
-from . import HOP, SAMPLE_RATE
+from . import FRAME_RATE, HOP, SAMPLE_RATE
+from .audio_io import Spool, check_output
+from .checkpoints import load_model
+from .data.features import yin_periodicity
+from .gate import THRESHOLD_DBFS, SilenceGate
+from .resynth import (
+    MIN_VOICED_FRACTION,
+    VOICED_PERIODICITY,
+    Input,
+    ModelChoice,
+    chunked_features,
+    fill_unvoiced,
+    finish_output,
+    progress_bar,
+)
 from .stream import CausalFeatures, make_streamer
 
 
-def load_streamer(run=None, checkpoint=None, profile=None, compiled: bool = False, ratios=None, env_gain=None,
-                  seed: int = 0):
-    """(streamer, model, checkpoint path) from ``--run`` or ``--checkpoint`` (a torch.save'd dict
-    with 'config' and 'model', as written by ``ddx7 train``)."""
-    from pathlib import Path
-
-    from .checkpoints import load_model
-    from .resynth import find_checkpoint
-
-    if bool(run) == bool(checkpoint):
-        raise ValueError("give --run RUN or --checkpoint PATH")
-    path = Path(checkpoint) if checkpoint else find_checkpoint(run, profile)
-    model, _ = load_model(path)
-    return make_streamer(model, ratios, env_gain, compiled, seed), model, path
+def load_streamer(model: ModelChoice, compiled: bool = False, seed: int = 0):
+    """(streamer, model, checkpoint path) of a run or a checkpoint file (a torch.save'd dict with
+    'config' and 'model', as written by ``ddx7 train``), with the chosen interventions."""
+    path = model.checkpoint_path()
+    net, _ = load_model(path)
+    return make_streamer(net, model.ratios, model.env_gain, compiled, seed), net, path
 
 
 def check_stream_options(block_ms: float, threads: int | None) -> int:
     """Frames per block for ``--block-ms`` (a positive multiple of one frame); ``--threads`` >= 1."""
     frames_per_block = block_ms * SAMPLE_RATE / 1000 / HOP if math.isfinite(block_ms) else 0.0
-    if not (1 <= frames_per_block <= 250 * 60 and frames_per_block == int(frames_per_block)):
+    if not (1 <= frames_per_block <= FRAME_RATE * 60 and frames_per_block == int(frames_per_block)):
         raise ValueError(f"--block-ms must be a positive multiple of {1000 * HOP / SAMPLE_RATE:g} ms "
                          f"(at most 60000), got {block_ms}")
     if threads is not None and threads < 1:
@@ -44,15 +52,9 @@ def check_stream_options(block_ms: float, threads: int | None) -> int:
     return int(frames_per_block)
 
 
-def voiced_fraction(recording, chunk_frames: int = 30 * 250) -> float:
+def voiced_fraction(recording, chunk_frames: int = 30 * FRAME_RATE) -> float:
     """Share of frames that sound (gate open) and are periodic (YIN): the whole-file check that
     stops ``stream`` from rendering noise as a buzz, as ``resynth`` refuses it. Chunked: bounded memory."""
-    import numpy as np
-
-    from .data.features import yin_periodicity
-    from .gate import THRESHOLD_DBFS
-    from .resynth import VOICED_PERIODICITY
-
     hop = 512
     voiced = total = 0
     for start in range(0, recording.frames, chunk_frames):
@@ -67,10 +69,16 @@ def voiced_fraction(recording, chunk_frames: int = 30 * 250) -> float:
     return voiced / max(total, 1)
 
 
-def stream_file(path, run=None, checkpoint=None, profile=None, output=None, block_ms: float = 4.0,
-                features: str = "causal", extractor: str = "pyin", compiled: bool = False, ratios=None,
-                env_gain=None, normalise: bool = True, progress: bool | None = None, threads: int | None = 1) -> dict:
-    """Read a recording, stream it block by block through features → model → silence gate, write the result.
+def stream_file(path, *, model: ModelChoice, output=None, block_ms: float = 4.0, features: str = "causal",
+                extractor: str = "pyin", compiled: bool = False, normalise: bool = True, progress: bool | None = None,
+                threads: int | None = 1) -> dict:
+    """Read a recording, stream it block by block through features → model → silence gate, write the result
+    (or return the audio under ``"audio"`` when no ``output`` is given), with the real-time factor.
+
+    ``block_ms``: block length, a multiple of one frame (4 ms). ``features``: ``causal`` (from past
+    samples only, block by block) or ``offline`` (the dataset's centred features of the whole file,
+    with ``extractor``). ``compiled``: the TorchScript streaming DDX7. ``normalise``: peak-normalise
+    the input first.
 
     Bounded memory for any length (the input and output wait in temporary files). A silent input
     (peak below -60 dBFS) gives digital silence without running the model; one with too little
@@ -78,21 +86,15 @@ def stream_file(path, run=None, checkpoint=None, profile=None, output=None, bloc
 
     ``threads``: torch intra-op threads while streaming (default 1, as a real-time audio thread;
     small ops on several threads mostly wait on each other, badly so on a busy machine)."""
-    import numpy as np
-
-    from .audio_io import Spool, check_output
-    from .gate import SilenceGate
-    from .resynth import MIN_VOICED_FRACTION, Input, chunked_features, finish_output, progress_bar
-
     k = check_stream_options(block_ms, threads)
     if features not in ("causal", "offline"):
         raise ValueError(f"--features must be causal or offline, got {features!r}")
     if output:
-        check_output(output, inputs=[path, checkpoint])
-    streamer, model, ckpt = load_streamer(run, checkpoint, profile, compiled, ratios, env_gain)
+        check_output(output, inputs=[path, model.checkpoint])
+    streamer, net, ckpt = load_streamer(model, compiled)
     recording = Input(path, normalise=normalise)
     info = {"input": str(path), "checkpoint": str(ckpt), "block_ms": block_ms, "features": features,
-            "model": model.config["model"], "compiled": compiled, "threads": threads or torch.get_num_threads()}
+            "model": net.config["model"], "compiled": compiled, "threads": threads or torch.get_num_threads()}
     try:
         if recording.silent:
             with Spool() as rendered:
@@ -108,8 +110,6 @@ def stream_file(path, run=None, checkpoint=None, profile=None, output=None, bloc
             raise ValueError(f"{path}: no pitched sound found ({100 * share:.1f} % of frames voiced; "
                              f"need {100 * MIN_VOICED_FRACTION:.0f} %)")
         if features == "offline":
-            from .resynth import VOICED_PERIODICITY, fill_unvoiced
-
             f0_all, ld_all, per = chunked_features(recording, extractor, progress)
             f0_all = fill_unvoiced(f0_all, per >= VOICED_PERIODICITY)
             info["added_latency_ms"] = 1000 * 1024 / SAMPLE_RATE  # centred 2048-point loudness looks 1024 samples ahead
@@ -144,10 +144,6 @@ def stream_file(path, run=None, checkpoint=None, profile=None, output=None, bloc
 def _stream_blocks(streamer, recording, k, source, gate, rendered, bar) -> float:
     """Blocks of k frames: features (``source``) → model → gate → ``rendered``; returns the seconds
     spent in features + model + gate (reading and writing the temporary files left out)."""
-    import time
-
-    import numpy as np
-
     spent = 0.0
     with torch.inference_mode():
         for start in range(0, recording.frames, k):
@@ -160,36 +156,6 @@ def _stream_blocks(streamer, recording, k, source, gate, rendered, bar) -> float
             y = gate(x, block[0].numpy())
             spent += time.perf_counter() - t0
             rendered.append(y)
-            bar.update((stop - start) / 250)
+            bar.update((stop - start) / FRAME_RATE)
     return spent
 
-
-def add_parser(sub):
-    from .resynth import add_recording_arguments
-
-    p = sub.add_parser("stream", help="render a recording block by block (streaming, causal features)")
-    add_recording_arguments(p)
-    p.add_argument("--block-ms", type=float, default=4.0, help="block length in ms, a multiple of 4 (default 4)")
-    p.add_argument("--features", choices=("causal", "offline"), default="causal",
-                   help="causal: loudness + YIN f0 from past samples only, block by block (default); "
-                        "offline: the dataset's centred features of the whole file, computed first")
-    p.add_argument("--extractor", default="pyin", help="f0 extractor for --features offline: pyin, tiny or full")
-    p.add_argument("--compiled", action="store_true", help="use the TorchScript streaming DDX7")
-    p.add_argument("--no-normalise", action="store_true", help="do not peak-normalise the input first")
-    p.add_argument("--threads", type=int, default=1, help="torch threads while streaming (default 1)")
-    p.set_defaults(func=cmd_stream)
-
-
-def cmd_stream(args):
-    from .cli import _floats
-
-    ratios = _floats(args.ratios, "--ratios") if args.ratios else None
-    gains = _floats(args.env_gain, "--env-gain") if args.env_gain else None
-    info = stream_file(args.input, args.run, args.checkpoint, args.profile, args.output, args.block_ms, args.features,
-                       args.extractor, args.compiled, ratios, gains, normalise=not args.no_normalise,
-                       threads=args.threads)
-    lag = info.get("feature_lag_ms")
-    extra = (f"; causal features (no look-ahead), windows centred {lag['loudness']:.0f} ms (loudness) / "
-             f"{lag['f0']:.0f} ms (f0) in the past" if lag else f"; {info.get('note', '')}")
-    print(f"wrote {args.output}: {info['seconds']:.2f} s in {args.block_ms:g} ms blocks, real-time factor "
-          f"{info['rtf']:.3f} (features + model){extra}", file=sys.stdout)

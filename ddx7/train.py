@@ -17,9 +17,8 @@ import contextlib
 import math
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import HOP
-from .checkpoints import (CHECKPOINT_ROOT, RUN_FILES, ctrl_c_requests, is_finished, load_checkpoint,
-                          readable_checkpoint, remove_stale_run_temps, run_dir, run_lock, write_checkpoint)
+from .checkpoints import (
+    RUN_FILES,
+    ctrl_c_requests,
+    load_checkpoint,
+    readable_checkpoint,
+    remove_stale_run_temps,
+    run_dir,
+    run_lock,
+    write_checkpoint,
+)
 from .losses import MultiScaleSpectralLoss
 from .models import build_model
 from .provenance import cpu_model
@@ -318,15 +325,29 @@ def train_run(name: str, profile: str, data_root="data", out_root=None, device=N
 STEP_COST = {"hpn": 5.5, "ddx7": 1.0}
 
 
-def _train_job(work, evaluate: bool = False, results_root="results") -> dict:
+@dataclass(frozen=True)
+class TrainJob:
+    """The arguments of one :func:`train_run` in :func:`train_many` (picklable: it goes to --jobs workers)."""
+
+    name: str
+    profile: str
+    data_root: str | os.PathLike = "data"
+    out_root: str | os.PathLike | None = None
+    device: str | None = None
+    threads: int | None = None
+    restart: bool = False
+    max_steps: int | None = None
+    progress: bool = True
+
+
+def _train_job(job: TrainJob, evaluate: bool = False, results_root="results") -> dict:
     if _POOL_STOP is not None and _POOL_STOP.is_set():  # interrupted before this run began
-        return {"run": work[0], "step": None, "finished": False, "interrupted": True}
-    summary = train_run(*work)
+        return {"run": job.name, "step": None, "finished": False, "interrupted": True}
+    summary = train_run(**asdict(job))
     if evaluate and summary["finished"]:
         from .eval.evaluate import evaluate_run
 
-        name, profile, data_root, out_root = work[:4]
-        metrics = evaluate_run(name, profile, data_root, out_root, results_root, progress=False)
+        metrics = evaluate_run(job.name, job.profile, job.data_root, job.out_root, results_root, progress=False)
         summary["eval"] = {"mss": metrics["mss"], "fad": {k: v.get("fad") for k, v in metrics["fad"].items()},
                            "eval_wall_s": metrics["eval_wall_s"]}
     return summary
@@ -337,7 +358,7 @@ def longest_first(names, profile: str) -> list:
     return sorted(names, key=lambda n: -STEP_COST.get(run_config(n, profile)["model"]["kind"], 1.0))
 
 
-def train_many(names, profile: str, jobs: int = 1, threads: int | None = None, data_root="data", out_root=None,
+def train_many(names, profile: str, *, jobs: int = 1, threads: int | None = None, data_root="data", out_root=None,
                device=None, restart=False, max_steps=None, evaluate=False, results_root="results"):
     """Train several runs; with jobs > 1 in that many processes of one torch thread each. Yields summaries.
 
@@ -348,7 +369,8 @@ def train_many(names, profile: str, jobs: int = 1, threads: int | None = None, d
     jobs = max(1, min(jobs, len(names)))
     threads = threads or (1 if jobs > 1 else None)
     names = longest_first(names, profile) if jobs > 1 else list(names)
-    work = [(n, profile, data_root, out_root, device, threads, restart, max_steps, jobs == 1) for n in names]
+    work = [TrainJob(n, profile, data_root, out_root, device, threads, restart, max_steps, progress=jobs == 1)
+            for n in names]
     job = partial(_train_job, evaluate=evaluate, results_root=results_root)
     if jobs == 1:
         yield from (job(w) for w in work)
@@ -377,70 +399,3 @@ def _pool_worker(stop):
     _POOL_STOP = stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-
-def add_parser(sub):
-    p = sub.add_parser("train", help="train one run, or the whole grid with --all (resumes unfinished runs)")
-    p.add_argument("run", nargs="?", help="run name (see `ddx7 runs`)")
-    p.add_argument("--all", action="store_true", help="train every run, skipping finished ones")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--out", default=None, help=f"checkpoint root (default {CHECKPOINT_ROOT})")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--restart", action="store_true", help="discard existing checkpoints of the run")
-    p.add_argument("--resume", action="store_true", help="require an existing checkpoint to continue from")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="with --all: train this many runs at once, one torch thread each (2 on a 2-core machine: "
-                        "small-batch CPU training scales better across processes than across threads)")
-    p.add_argument("--eval", action="store_true",
-                   help="evaluate each run (as `ddx7 eval`) as soon as it has finished training")
-    p.add_argument("--results", default="results", help="results root for --eval")
-    p.set_defaults(func=cmd_train)
-
-
-def cmd_train(args):
-    from .runs import list_runs
-
-    if bool(args.run) == bool(args.all):
-        raise ValueError("give one RUN or --all")
-    names = list_runs() if args.all else [args.run]
-    run_config(names[0], args.profile)  # unknown run/profile → clear error before any work
-    todo = []
-    for name in names:
-        if is_finished(name, args.profile, args.out) and not args.restart:
-            print(f"{name}: finished, skipped")
-            continue
-        if args.resume and not (run_dir(name, args.profile, args.out) / "last.pt").exists():
-            raise ValueError(f"--resume: no checkpoint for {name} in {run_dir(name, args.profile, args.out)}")
-        todo.append(name)
-    summaries = train_many(todo, args.profile, args.jobs, args.threads, data_root=args.data_root, out_root=args.out,
-                           device=args.device, restart=args.restart, max_steps=args.max_steps,
-                           evaluate=args.eval, results_root=args.results)
-    try:
-        for summary in summaries:
-            rank0 = summary.get("world_size", 1) == 1 or dist.get_rank() == 0
-            if summary.get("interrupted"):  # 130: the shell's status for SIGINT
-                if rank0:
-                    at = "" if summary["step"] is None else f" at step {summary['step']}"
-                    print(f"{summary['run']}: interrupted{at}; rerun to resume", file=sys.stderr)
-                return 130
-            if rank0:
-                print(f"{summary['run']}: step {summary['step']}, best valid MSS {summary['best_valid']:.4f}, "
-                      f"{summary['wall_s']:.0f} s on {summary['device']} × {summary['threads']} threads", flush=True)
-                if "eval" in summary:
-                    fads = ", ".join(f"{k} {v:.3f}" for k, v in summary["eval"]["fad"].items() if v is not None)
-                    print(f"{summary['run']}: evaluated: test MSS {summary['eval']['mss']:.3f}, FAD {fads} "
-                          f"({summary['eval']['eval_wall_s']:.0f} s)", flush=True)
-        if args.eval:
-            from .eval.evaluate import write_metrics_csv
-
-            if write_metrics_csv(args.profile, args.results):
-                print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
-    except KeyboardInterrupt:  # outside a training step (--jobs parent, data loading, eval): checkpoints intact
-        print("interrupted; rerun to resume", file=sys.stderr)
-        return 130
-    finally:
-        summaries.close()  # now, not at garbage collection: --jobs workers stop, queued runs do not start
-        if dist.is_initialized():
-            dist.destroy_process_group()

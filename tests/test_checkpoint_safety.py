@@ -1,5 +1,6 @@
 """Checkpoints are data, training survives kills and Ctrl-C with a best.pt, one training per run at a time."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -12,15 +13,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_train import ROOT, run_worker, tone_split, worker_summary
+from train_worker import make_trainer
 
+import ddx7.cli.train
 import ddx7.train
 from ddx7 import HOP, SAMPLE_RATE
 from ddx7.checkpoints import is_finished, load_checkpoint, load_model, run_dir, run_lock
 from ddx7.cli import main
 from ddx7.runs import run_config
-from ddx7.train import Dataset, Trainer, train_run
-from test_train import ROOT, run_worker, tone_split, worker_summary
-from train_worker import make_trainer
+from ddx7.train import Dataset, Trainer, TrainJob, train_run
 
 RUN = "violin-2osc-imax2"  # smoke profile: 4 steps, batch 2, validation and checkpoint every 2 steps
 
@@ -300,7 +302,7 @@ def test_ctrl_c_with_jobs_is_reported_without_a_traceback(tmp_path, monkeypatch,
         raise KeyboardInterrupt
         yield  # a generator, like train_many
 
-    monkeypatch.setattr(ddx7.train, "train_many", interrupted_pool)
+    monkeypatch.setattr(ddx7.cli.train, "train_many", interrupted_pool)
     assert main(["train", "--all", "--profile", "smoke", "--out", str(tmp_path), "--jobs", "2"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted; rerun to resume"
 
@@ -321,11 +323,11 @@ def test_a_jobs_worker_obeys_the_parents_stop(tmp_path, tiny_data, monkeypatch):
         return loss
 
     monkeypatch.setattr(Trainer, "train_step", train_step)
-    work = (RUN, "smoke", "data", tmp_path, "cpu", 1, False, None, False)
+    work = TrainJob(RUN, "smoke", "data", tmp_path, "cpu", threads=1, progress=False)
     summary = ddx7.train._train_job(work)
     assert summary["interrupted"] and summary["step"] == 2
     assert load_checkpoint(run_dir(RUN, "smoke", tmp_path) / "last.pt")["step"] == 2
-    other = ("flute-2osc-imax2", *work[1:])
+    other = dataclasses.replace(work, name="flute-2osc-imax2")
     assert ddx7.train._train_job(other) == {"run": "flute-2osc-imax2", "step": None, "finished": False,
                                              "interrupted": True}
     assert not run_dir("flute-2osc-imax2", "smoke", tmp_path).exists()

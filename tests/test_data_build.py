@@ -1,6 +1,5 @@
 """Rendered-corpus build end to end on a tiny custom profile (pyin, a few seconds)."""
 
-import json
 import shutil
 from pathlib import Path
 

@@ -1,17 +1,21 @@
 """Folder source: any format / rate / channel count, and bad input of every kind."""
 
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
+from test_data_urmp import phrase
 
-from ddx7.data import DataError, load_manifest, load_split
+from ddx7 import SAMPLE_RATE
+from ddx7.atomic import TEMP_SUFFIX
+from ddx7.cli import main as ddx7_main
+from ddx7.data import DataError, assemble, load_manifest, load_split
 from ddx7.data import audio as A
-from ddx7.data.cli import main as data_cli
 from ddx7.data.folder import build_folder
 
-from test_data_urmp import phrase
+
+def data_cli(argv) -> int:
+    """``ddx7 data ARGV...``; its exit status."""
+    return ddx7_main(["data", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +27,14 @@ def recordings(tmp_path_factory):
     sf.write(d / "take2.ogg", np.stack([x, x], 1), 44100, format="OGG", subtype="VORBIS")
     (d / "sub").mkdir()
     sf.write(d / "sub" / "take3.wav", phrase(3, 4.3, sr=22050), 22050, subtype="PCM_16")
-    sf.write(d / "take4.wav", phrase(4, 4.2, sr=16000), 16000, subtype="FLOAT")
+    sf.write(d / "take4.wav", phrase(4, 4.2, sr=SAMPLE_RATE), SAMPLE_RATE, subtype="FLOAT")
     # bad input
     (d / "empty.wav").write_bytes(b"")
     (d / "garbage.flac").write_bytes(b"this is not audio at all" * 100)
-    sf.write(d / "silent.wav", np.zeros(5 * 16000, np.float32), 16000)
-    sf.write(d / "short.wav", phrase(5, 2.5, sr=16000), 16000)
-    clipped = np.clip(phrase(6, 5.0, sr=16000) * 20, -1, 1)
-    sf.write(d / "clipped.wav", clipped, 16000, subtype="PCM_16")
+    sf.write(d / "silent.wav", np.zeros(5 * SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    sf.write(d / "short.wav", phrase(5, 2.5, sr=SAMPLE_RATE), SAMPLE_RATE)
+    clipped = np.clip(phrase(6, 5.0, sr=SAMPLE_RATE) * 20, -1, 1)
+    sf.write(d / "clipped.wav", clipped, SAMPLE_RATE, subtype="PCM_16")
     (d / "notes.txt").write_text("not audio, ignored")
     return d
 
@@ -43,9 +47,9 @@ def data_root(tmp_path_factory):
 
 def test_read_audio_formats(recordings):
     x, sr, ch = A.read_audio(recordings / "take1.flac")
-    assert (sr, ch) == (44100, 2) and abs(len(x) - 4.5 * 16000) <= 2 and x.dtype == np.float32
+    assert (sr, ch) == (44100, 2) and abs(len(x) - 4.5 * SAMPLE_RATE) <= 2 and x.dtype == np.float32
     x, sr, ch = A.read_audio(recordings / "take2.ogg")
-    assert (sr, ch) == (44100, 2) and abs(len(x) - 4.4 * 16000) <= 2
+    assert (sr, ch) == (44100, 2) and abs(len(x) - 4.4 * SAMPLE_RATE) <= 2
     x, sr, ch = A.read_audio(recordings / "sub" / "take3.wav")
     assert (sr, ch) == (22050, 1)
 
@@ -64,7 +68,7 @@ def test_bad_files_raise_naming_the_file(recordings, name, match):
 
 
 def test_chunking_rules():
-    n = 16000
+    n = SAMPLE_RATE
     # 9.5 s interval -> 4 + 4 + (1.5 dropped); 3.2 s -> kept; exactly 3 s -> dropped
     chunks = A.chunk_intervals(30 * n, [(0, int(9.5 * n)), (10 * n, int(13.2 * n)),
                                        (14 * n, 17 * n)])
@@ -87,8 +91,7 @@ def test_folder_build(recordings, data_root):
     total = sum(len(load_split("folder", "cello", s, tmp_path)["excerpt_id"])
                 for s in ("train", "valid", "test"))
     assert total == len([e for e in man["excerpts"] if e["split"]]) == 4
-    assert not list(tmp_path.rglob(".*.tmp-*"))
-    assert not list(tmp_path.rglob("*.tmp-*"))
+    assert not list(tmp_path.rglob(f".*{TEMP_SUFFIX}"))  # no temporary file of ddx7.atomic left
 
 
 def test_folder_errors(tmp_path):
@@ -101,7 +104,7 @@ def test_folder_errors(tmp_path):
         build_folder(tmp_path / "none", "Cello Solo!", root=tmp_path)
     bad = tmp_path / "bad"
     bad.mkdir()
-    sf.write(bad / "silent.wav", np.zeros(16000 * 5, np.float32), 16000)
+    sf.write(bad / "silent.wav", np.zeros(SAMPLE_RATE * 5, np.float32), SAMPLE_RATE)
     with pytest.raises(DataError, match="no usable excerpt.*silent.wav"):
         build_folder(bad, "cello", root=tmp_path / "out")
     assert not (tmp_path / "out" / "folder" / "cello" / "manifest.json").exists()
@@ -109,22 +112,20 @@ def test_folder_errors(tmp_path):
 
 def test_interrupted_write_leaves_no_dataset(recordings, data_root, monkeypatch):
     tmp_path = data_root
-    from ddx7.data import build as B
-
-    real = B.atomic_savez
+    real = assemble.atomic_savez
 
     def failing(path, **arrays):
         if path.name == "valid.npz":
             raise OSError("disk full (simulated)")
         return real(path, **arrays)
 
-    monkeypatch.setattr(B, "atomic_savez", failing)
+    monkeypatch.setattr(assemble, "atomic_savez", failing)
     with pytest.raises(OSError):
         build_folder(recordings, "viola", extractor="pyin", analysis_hop=256, root=tmp_path)
     assert not (tmp_path / "folder" / "viola" / "manifest.json").exists()
     with pytest.raises(DataError, match="manifest.json missing"):
         load_split("folder", "viola", "train", tmp_path)
-    assert not list(tmp_path.rglob(".*.tmp-*"))
+    assert not list(tmp_path.rglob(f".*{TEMP_SUFFIX}"))
 
 
 def test_cli_folder_and_errors(recordings, data_root, tmp_path, capsys):
@@ -145,7 +146,7 @@ def test_cli_folder_and_errors(recordings, data_root, tmp_path, capsys):
 def test_single_recording_is_split_in_time(tmp_path, data_root):
     d = tmp_path / "one"
     d.mkdir()
-    sf.write(d / "long_take.wav", phrase(7, 12.5, sr=16000), 16000)
+    sf.write(d / "long_take.wav", phrase(7, 12.5, sr=SAMPLE_RATE), SAMPLE_RATE)
     man = build_folder(d, "oboe", extractor="pyin", analysis_hop=256, root=data_root,
                        profile="single")["oboe"]
     assert man["split"]["by"] == "time within piece"

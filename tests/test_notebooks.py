@@ -26,3 +26,20 @@ def test_synth_tour_with_other_parameters(tmp_path):
     assert len(outputs(nb, "image/png")) >= 8
     titles = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "modulator ratios 1 → 3" in titles
+
+
+def test_notebooks_call_only_what_their_report_module_has():
+    """Every ``report.NAME`` a notebook uses exists in the module it imports as ``report`` (ddx7.report, the
+    book's facade, or ddx7.data.report) — without executing the notebook."""
+    import importlib
+    import re
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        imported = re.search(r"^from (ddx7(?:\.\w+)*) import report$", code, re.M)
+        if not imported:
+            assert "report." not in code, path.name
+            continue
+        module = importlib.import_module(f"{imported.group(1)}.report")
+        missing = sorted({n for n in re.findall(r"\breport\.(\w+)", code) if not hasattr(module, n)})
+        assert not missing, f"{path.name}: {module.__name__} has no {missing}"

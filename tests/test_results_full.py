@@ -8,11 +8,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddx7.paper import table1_pairs
 from ddx7.runs import config_hash, list_runs, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = ROOT / "results" / "full"
-TABLE1 = ["hpn-violin", "violin-6osc-imax2", "hpn-flute", "flute-6osc-imax2", "hpn-trumpet", "trumpet-2osc-imax2pi"]
+TABLE1 = [run for pair in table1_pairs("full").values() for run in pair]
 
 pytestmark = pytest.mark.skipif(not (FULL / ".complete").exists(), reason="results/full is not committed yet")
 

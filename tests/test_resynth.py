@@ -5,10 +5,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from ddx7.atomic import torch_save
 from ddx7.cli import main
 from ddx7.models import DDX7
 from ddx7.resynth import fill_unvoiced
-from ddx7.atomic import torch_save
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from ddx7 import HOP, SAMPLE_RATE
+from ddx7 import HOP
 from ddx7.atomic import torch_save
+from ddx7.checkpoints import load_checkpoint, load_model
 from ddx7.models import build_model
 from ddx7.runs import list_runs, run_config
 from ddx7.synth import FMSynth
-from ddx7.checkpoints import load_checkpoint, load_model
 from ddx7.train import Dataset, Split, Trainer, sample_batch
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -353,7 +353,8 @@ def test_resynth_memory_does_not_grow_with_the_length(tmp_path, checkpoint, monk
         path = tmp_path / f"in{seconds}.wav"
         sf.write(path, np.tile(tone(1.0), seconds), SAMPLE_RATE)
         tracemalloc.start()
-        info = R.resynth_file(path, checkpoint=checkpoint, output=tmp_path / "o.wav", extractor="tiny")
+        info = R.resynth_file(path, model=R.ModelChoice(checkpoint=checkpoint), output=tmp_path / "o.wav",
+                              extractor="tiny")
         peaks[seconds] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert abs(info["seconds"] - seconds) < 0.01

@@ -1,14 +1,18 @@
 """Data for DDX7: rendered expressive corpus, URMP stems, your own recordings.
 
-Reading a built dataset (what training and evaluation use)::
+Reading a built dataset::
 
-    from ddx7.data import load_split, load_manifest, ExcerptDataset
+    from ddx7.data import load_split, load_manifest
     d = load_split("quick", "violin", "train")        # root="data"
     d["audio"]        # float32 [N, 64000]   4 s at 16 kHz
     d["f0_hz"]        # float32 [N, 1000]    hop 64, centred frames
     d["loudness_db"]  # float32 [N, 1000]
     d["periodicity"]  # float32 [N, 1000]
     d["manifest_hash"]  # identifies the dataset in every result
+
+Training reads the train and valid splits this way (:func:`ddx7.train.load_dataset`, into
+``ddx7.train.Split`` tensors), evaluation the test split. ``ExcerptDataset`` wraps a split as a
+torch ``Dataset`` for your own training loops; ddx7's training does not use it.
 
 Features of any audio (resynthesis, evaluation)::
 
@@ -18,7 +22,7 @@ Features of any audio (resynthesis, evaluation)::
 
 Building: ``ddx7 data build --profile quick`` (see :mod:`ddx7.data.build`), ``ddx7 data urmp``,
 ``ddx7 data folder``; in Python ``build_profile``, ``build_urmp``, ``build_folder``,
-``ensure_built``.
+``ensure_built``. The rendered corpus: :mod:`ddx7.data.render` (pieces in ``catalog.yaml``).
 """
 
 from .dataset import ExcerptDataset, dataset_dir, load_manifest, load_split
@@ -30,7 +34,7 @@ __all__ = ["DataError", "INSTRUMENTS", "ExcerptDataset", "dataset_dir", "load_ma
            "PROFILES"]
 
 
-def __getattr__(name):  # lazy: building pulls in librosa, music21, torch
+def __getattr__(name):  # lazy: readers of datasets (training, evaluation) need none of the builders
     if name in ("build_profile", "ensure_built", "PROFILES"):
         from . import build
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_bytes
-from .build import atomic_savez
 from .dataset import load_manifest, load_split
 from .errors import DataError
+from .npz import atomic_savez
 from .splits import SPLITS
 
 FEATURE_KEYS = ("f0_hz", "loudness_db", "periodicity", "f0_true_hz")

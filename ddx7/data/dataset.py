@@ -1,4 +1,5 @@
-"""Reading built datasets: ``load_split``, ``load_manifest`` and a torch ``ExcerptDataset``.
+"""Reading built datasets: ``load_split`` and ``load_manifest`` (what training and evaluation read),
+and ``ExcerptDataset``, a torch ``Dataset`` over a split for your own training loops.
 
 Layout (``data/`` is git-ignored)::
 
@@ -67,7 +68,8 @@ def load_split(profile: str, instrument: str, split: str, root="data") -> dict:
 
 class ExcerptDataset:
     """torch ``Dataset`` over one split: item i -> dict of float tensors
-    ``audio`` [64000], ``f0_hz`` [1000], ``loudness_db`` [1000], ``periodicity`` [1000]."""
+    ``audio`` [64000], ``f0_hz`` [1000], ``loudness_db`` [1000], ``periodicity`` [1000].
+    (``ddx7 train`` does not use it: :func:`ddx7.train.load_dataset` reads the splits whole.)"""
 
     def __init__(self, profile: str, instrument: str, split: str, root="data", keys=ARRAY_KEYS):
         import torch

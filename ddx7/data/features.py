@@ -8,7 +8,7 @@ synthesiser that upsamples controls to the sample rate puts frame ``i`` at sampl
 2048-point loudness window and a 1024-point CREPE window its two features are then offset by
 512 samples from each other. We centre both.)
 
-Public API, used by data building, training, evaluation and resynthesis::
+Public API, used by data building, evaluation, resynthesis and streaming::
 
     loudness_db(audio, sr=16000, hop=64, n_fft=2048) -> np.ndarray [..., frames]
     extract_f0(audio, method="tiny", sr=16000, hop=64) -> (f0_hz, periodicity), each [..., frames]
@@ -25,7 +25,9 @@ f0 methods (``F0_METHODS``):
 
 Periodicity: for CREPE it is the network's confidence in the decoded pitch bin (torchcrepe's
 ``periodicity``, what the paper thresholds); for pyin it is the voicing probability. Both lie in
-[0, 1]; the excerpt filter (mean < 0.80 flute / 0.85 others -> dropped) applies to either.
+[0, 1]. The excerpt filter drops an excerpt whose mean periodicity is below the paper's threshold
+(0.80 flute, 0.85 others) less an offset calibrated per extractor
+(:data:`ddx7.data.instruments.PERIODICITY_OFFSET`).
 
 ``analysis_hop`` (a multiple of ``hop``) runs the extractor on a coarser grid and interpolates
 f0 (in cents) and periodicity back to ``hop``: 4x fewer network frames for ``analysis_hop=256``.
@@ -40,7 +42,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import HOP, SAMPLE_RATE
+from .. import FRAME_RATE, HOP, SAMPLE_RATE
 
 F0_METHODS = ("full", "tiny", "pyin")
 FMIN = 50.0
@@ -255,7 +257,7 @@ def extract_f0(
 
 
 def features_in_chunks(read, n_samples: int, method: str, chunk_frames: int = 16 * 2048, hop: int = HOP,
-                       sr: int = SAMPLE_RATE, margin_frames: int = 250, progress=None):
+                       sr: int = SAMPLE_RATE, margin_frames: int = FRAME_RATE, progress=None):
     """(f0_hz, periodicity, loudness_db) of a long recording, ``chunk_frames`` frames at a time:
     memory bounded by the chunk, not the recording. ``read(start, stop)`` returns samples
     [start, stop) with zeros outside the recording; ``progress(frames)`` is called per chunk.

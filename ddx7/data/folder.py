@@ -7,7 +7,8 @@ by its path relative to the folder), so put one take or movement per file.
     ddx7 data folder --dir ~/recordings/cello --instrument cello
 
 The instrument name is free (it names the output folder ``data/folder/<name>/``); the periodicity
-threshold is 0.80 for "flute" and 0.85 for anything else, as in the paper.
+threshold is the paper's (0.80 for "flute", 0.85 for anything else) less the f0 extractor's offset
+(:func:`ddx7.data.instruments.periodicity_threshold`).
 """
 
 from __future__ import annotations

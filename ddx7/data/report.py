@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import HOP, SAMPLE_RATE
+from .build import ensure_built
+from .card import has_card, load_card
 from .dataset import load_manifest, load_split
 from .splits import SPLITS
 
@@ -54,21 +56,24 @@ def load_all(profile: str, instrument: str, root="data") -> dict:
     return {s: load_split(profile, instrument, s, root) for s in SPLITS}
 
 
+def committed_card(profile: str, instrument: str, root="data", results_root="results") -> tuple[dict, dict] | None:
+    """(manifest, splits) of the committed data card (``results/<profile>/data/<instrument>``) when this
+    machine has not built the dataset; None when it has, or when there is no card."""
+    try:
+        load_manifest(profile, instrument, root)
+        return None
+    except Exception:  # noqa: BLE001 - not built here (missing, or unreadable)
+        pass
+    return load_card(profile, instrument, results_root) if has_card(profile, instrument, results_root) else None
+
+
 def dataset_for_chapter(profile: str, instrument: str, root="data", results_root="results"):
     """(manifest, splits, where) for the data chapter: the built dataset when there is one, else the
     committed data card (``results/<profile>/data``), else build it (smoke/quick: minutes)."""
-    from .build import ensure_built
-    from .card import has_card, load_card
-
-    try:
-        load_manifest(profile, instrument, root)
-        built = True
-    except Exception:  # noqa: BLE001 - not built here
-        built = False
-    if not built and has_card(profile, instrument, results_root):
-        manifest, splits = load_card(profile, instrument, results_root)
-        return manifest, splits, (f"the committed data card `results/{profile}/data/{instrument}` (this machine has "
-                                  f"not built the {profile} dataset; `ddx7 data build --profile {profile}` does)")
+    card = committed_card(profile, instrument, root, results_root)
+    if card:
+        return (*card, f"the committed data card `results/{profile}/data/{instrument}` (this machine has "
+                       f"not built the {profile} dataset; `ddx7 data build --profile {profile}` does)")
     manifest = ensure_built(profile, instrument, root=root)
     return manifest, load_all(profile, instrument, root), f"the dataset built in `{root}/{profile}/{instrument}`"
 
@@ -159,16 +164,13 @@ def instruments_overview(profile: str, instruments, root="data", results_root="r
     extractor, hash."""
     import pandas as pd
 
-    from .card import has_card, load_card
-
     rows = []
     for inst in instruments:
+        card = committed_card(profile, inst, root, results_root)
         try:
-            m = load_manifest(profile, inst, root)
-        except Exception:  # noqa: BLE001 - not built: the card's manifest, if any
-            if not has_card(profile, inst, results_root):
-                continue
-            m = load_card(profile, inst, results_root)[0]
+            m = card[0] if card else load_manifest(profile, inst, root)
+        except Exception:  # noqa: BLE001 - neither built nor carded
+            continue
         st = m["stats"]
         rows.append({"instrument": inst, "pieces": len(m["pieces"]),
                      "excerpts": sum(st["excerpts"].values()),

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .build import build_recordings, log
+from .build import build_recordings
 from .errors import DataError
 from .instruments import INSTRUMENTS, get_instrument
+from .progress import log
 
 STEM_RE = re.compile(r"^AuSep_(\d+)_([a-z]+)_(\d+)_(.+)\.wav$", re.I)
 

@@ -13,12 +13,9 @@ import numpy as np
 import torch
 
 from .. import HOP, SAMPLE_RATE
+from ..paper import paper_rtf
 
 LATENCIES_MS = (256, 128, 64, 32, 16, 8, 4)
-# Table 5 of the paper: latency → (DDX7 mean, std, HpN mean, std), PyTorch on an i7-6700HQ
-PAPER_RTF = {256: (0.079, 0.005, 0.231, 0.012), 128: (0.158, 0.011, 0.466, 0.023), 64: (0.343, 0.039, 1.04, 0.192),
-             32: (0.637, 0.042, 1.88, 0.111), 16: (1.31, 0.169, 3.71, 0.188), 8: (2.51, 0.161, 7.39, 0.32),
-             4: (5.01, 0.215, 15.2, 1.19)}
 
 
 def frames_for(latency_ms: float) -> int:
@@ -68,7 +65,8 @@ def paper_table(rows) -> "pd.DataFrame":  # noqa: F821
         out[f"{m}_mean"] = df["rtf_mean"][m]
         out[f"{m}_std"] = df["rtf_std"][m]
     out["hpn_over_ddx7"] = out["hpn_mean"] / out["ddx7_mean"]
-    out["paper_ddx7"] = [PAPER_RTF[l][0] for l in out.index]
-    out["paper_hpn"] = [PAPER_RTF[l][2] for l in out.index]
+    paper = paper_rtf()  # latency → (DDX7 mean, std, HpN mean, std)
+    out["paper_ddx7"] = [paper[ms][0] for ms in out.index]
+    out["paper_hpn"] = [paper[ms][2] for ms in out.index]
     out["paper_hpn_over_ddx7"] = out["paper_hpn"] / out["paper_ddx7"]
     return out.sort_index(ascending=False).reset_index()

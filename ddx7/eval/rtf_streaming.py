@@ -201,17 +201,3 @@ def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int =
         print(f"\nwrote {out_dir / 'rtf_streaming.csv'}")
     return table
 
-
-def add_streaming_args(parser):
-    """Options of the streaming benchmark, for ``ddx7 bench rtf --streaming``."""
-    parser.add_argument("--stream-seconds", type=float, default=None,
-                        help="length of each timed stream (default: 2 s smoke, 60 s quick/full)")
-    parser.add_argument("--stream-latencies", default=None, help="block lengths in ms, e.g. 4,8,16 (default all)")
-    return parser
-
-
-def cmd_streaming(args):
-    """Run the streaming benchmark from parsed arguments (profile, threads, results, and the above)."""
-    lat = [int(v) for v in args.stream_latencies.split(",")] if getattr(args, "stream_latencies", None) else None
-    return run_streaming_benchmark(args.profile, Path(getattr(args, "results", "results")) / args.profile,
-                                   threads=args.threads, seconds=getattr(args, "stream_seconds", None), latencies=lat)

@@ -1,13 +1,19 @@
-"""Hand-made controls for hearing a patch without a trained model: a note with an attack, a
-swell, a release and delayed vibrato; modulators brighter at the attack than in the sustain."""
+"""Notes for hearing a patch without a trained model: hand-made controls (an attack, a swell, a
+release and delayed vibrato; modulators brighter at the attack than in the sustain), and a note
+with constant envelopes (``ddx7 render``)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
-from .. import FRAME_RATE
+from .. import FRAME_RATE, SAMPLE_RATE
+from .fm import FMSynth
 from .patches import Patch, get_patch
+
+MAX_RENDER_SECONDS = 600.0
 
 
 def demo_controls(patch: Patch | str, f0: float = 220.0, seconds: float = 2.0, vibrato_cents: float = 25.0,
@@ -38,3 +44,25 @@ def _depth(patch: Patch) -> dict[int, int]:
         for s in patch.modulators.get(op, []):
             depth[s] = depth.get(op, 1) + (0 if op in patch.carriers else 1)
     return {k: depth.get(k, 1) for k in range(patch.n_ops)}
+
+
+def render_note(patch: Patch | str, f0: float, seconds: float, imax, levels, ratios=None,
+                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A note with constant envelopes: operator k at levels[k] · max_ol (one level per operator;
+    ``ratios`` replace the patch's). Returns float32 audio [round(seconds · sample_rate)]."""
+    p = get_patch(patch)
+    if len(levels) != p.n_ops:
+        raise ValueError(f"patch {p.name!r} has {p.n_ops} operators: give {p.n_ops} levels, got {len(levels)}")
+    if any(lv < 0 for lv in levels):
+        raise ValueError(f"levels must be >= 0, got {levels}")
+    if not (math.isfinite(f0) and 0 < f0 < sample_rate / 2):
+        raise ValueError(f"f0 must be between 0 and {sample_rate / 2:g} Hz, got {f0}")
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_RENDER_SECONDS):
+        raise ValueError(f"--seconds must be between 0 and {MAX_RENDER_SECONDS:g}, got {seconds:g}")
+    synth = FMSynth(p, imax, sample_rate)
+    frames = max(1, round(seconds * sample_rate / synth.hop))
+    f0_frames = torch.full((1, frames), float(f0))
+    env = torch.tensor(levels, dtype=torch.float32).expand(1, frames, -1) * synth.max_ol
+    with torch.no_grad():
+        audio = synth.get_signal(f0_frames, env, ratios=ratios)[0]
+    return audio.numpy()[: int(round(seconds * sample_rate))]

@@ -7,22 +7,24 @@
     ddx7 data folder --dir PATH --instrument NAME [--extractor ...] [--out data] [--profile folder]
     ddx7 data card   --profile full [--instruments ...] [--root data] [--results results]
 
-The lead's ``ddx7/cli.py`` calls :func:`add_parser` on its subparsers and then ``args.func(args)``.
-Standalone: ``python -m ddx7.data.cli build --profile smoke``. Exit status 2 with a one-line
-message on bad input (:class:`~ddx7.data.errors.DataError`).
+Bad input stops with a one-line message naming the file, piece or setting
+(:class:`~ddx7.data.errors.DataError`), exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .errors import DataError
-from .features import F0_METHODS
-from .instruments import INSTRUMENTS
+from ..data.build import PROFILES, build_profile
+from ..data.card import write_card
+from ..data.features import F0_METHODS
+from ..data.folder import build_folder
+from ..data.instruments import INSTRUMENTS
+from ..data.urmp import build_urmp
 
 
-def _summary(manifests: dict) -> None:
+def print_summary(manifests: dict) -> None:
+    """One line per built instrument: excerpts, minutes per split, f0 extractor, manifest hash, build time."""
     for inst, m in manifests.items():
         st = m["stats"]
         t = m.get("build_info", {}).get("timings_s", {}).get("total_s")
@@ -33,58 +35,29 @@ def _summary(manifests: dict) -> None:
               + (f", built in {t:.1f} s" if t is not None else ""))
 
 
-def _run(fn):
-    def wrapped(args):
-        try:
-            manifests = fn(args)
-        except DataError as err:
-            print(f"ddx7 data: error: {err}", file=sys.stderr)
-            return 2
-        _summary(manifests)
-        return 0
-
-    return wrapped
-
-
-@_run
 def cmd_build(args):
-    from .build import build_profile
-
-    return build_profile(args.profile, args.instruments, extractor=args.extractor,
-                         analysis_hop=args.analysis_hop, soundfont=args.soundfont,
-                         pieces=args.pieces, root=args.root, force=args.force)
+    print_summary(build_profile(args.profile, args.instruments, extractor=args.extractor,
+                                analysis_hop=args.analysis_hop, soundfont=args.soundfont,
+                                pieces=args.pieces, root=args.root, force=args.force))
 
 
-@_run
 def cmd_urmp(args):
-    from .urmp import build_urmp
-
-    return build_urmp(args.urmp_root, args.instruments, extractor=args.extractor,
-                      analysis_hop=args.analysis_hop, root=args.out, profile=args.profile,
-                      force=args.force)
+    print_summary(build_urmp(args.urmp_root, args.instruments, extractor=args.extractor,
+                             analysis_hop=args.analysis_hop, root=args.out, profile=args.profile,
+                             force=args.force))
 
 
-@_run
 def cmd_folder(args):
-    from .folder import build_folder
-
-    return build_folder(args.dir, args.instrument, extractor=args.extractor,
-                        analysis_hop=args.analysis_hop, root=args.out, profile=args.profile,
-                        force=args.force)
+    print_summary(build_folder(args.dir, args.instrument, extractor=args.extractor,
+                               analysis_hop=args.analysis_hop, root=args.out, profile=args.profile,
+                               force=args.force))
 
 
 def cmd_card(args):
-    from .card import write_card
-
-    try:
-        for inst in args.instruments or list(INSTRUMENTS):
-            out = write_card(args.profile, inst, root=args.root, results_root=args.results)
-            size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
-            print(f"{args.profile}/{inst}: data card {out} ({size:.1f} MB)")
-    except DataError as err:
-        print(f"ddx7 data: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    for inst in args.instruments or list(INSTRUMENTS):
+        out = write_card(args.profile, inst, root=args.root, results_root=args.results)
+        size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+        print(f"{args.profile}/{inst}: data card {out} ({size:.1f} MB)")
 
 
 def _common(p, out_flag: str):
@@ -99,9 +72,7 @@ def _common(p, out_flag: str):
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``data`` command (with build / urmp / folder) to an argparse subparsers object."""
-    from .build import PROFILES
-
+    """Add the ``data`` command (with build / urmp / folder / card) to an argparse subparsers object."""
     data = subparsers.add_parser("data", help="build datasets (rendered corpus, URMP, folder)",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,18 +111,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--results", default="results", help="results root (default: results)")
     c.set_defaults(func=cmd_card)
     return data
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ddx7.data.cli")
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "data":
-        argv = ["data"] + argv
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

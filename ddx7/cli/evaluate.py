@@ -1,0 +1,52 @@
+"""``ddx7 eval``: evaluate trained runs on the test set → ``results/<profile>/<run>/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checkpoints import run_dir
+from ..eval.evaluate import DEFAULT_EMBEDDINGS, evaluate_run, write_metrics_csv
+from ..runs import list_runs
+
+
+def add_parser(sub):
+    p = sub.add_parser("eval", help="evaluate trained runs on the test set → results/<profile>/<run>/")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--all", action="store_true", help="every trained run of the profile")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--checkpoints", default=None)
+    p.add_argument("--results", default="results")
+    p.add_argument("--embeddings", default=",".join(DEFAULT_EMBEDDINGS),
+                   help="comma-separated: aisfx, mfcc, vggish (vggish needs --vggish-weights)")
+    p.add_argument("--vggish-weights", default=None, help="a VGGish state_dict file you supply")
+    p.add_argument("--skip-done", action="store_true", help="skip runs whose metrics.json is newer than best.pt")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args):
+    if bool(args.run) == bool(args.all):
+        raise ValueError("give one RUN or --all")
+    embeddings = [e.strip() for e in args.embeddings.split(",") if e.strip()]
+    if args.vggish_weights and "vggish" not in embeddings:
+        embeddings.append("vggish")
+    names = list_runs() if args.all else [args.run]
+    for name in names:
+        best = run_dir(name, args.profile, args.checkpoints) / "best.pt"
+        if not best.exists():
+            if args.all:
+                print(f"{name}: not trained for profile {args.profile}, skipped")
+                continue
+            raise FileNotFoundError(f"{name}: no checkpoint {best}; train it first: ddx7 train {name} "
+                                    f"--profile {args.profile}")
+        done = Path(args.results) / args.profile / name / "metrics.json"
+        if args.skip_done and done.exists() and done.stat().st_mtime > best.stat().st_mtime:
+            print(f"{name}: evaluated, skipped")
+            continue
+        m = evaluate_run(name, args.profile, args.data_root, args.checkpoints, args.results, embeddings,
+                         args.vggish_weights)
+        fads = ", ".join(f"{k} {v['fad']:.3f}" for k, v in m["fad"].items() if v.get("fad") is not None)
+        print(f"{name}: MSS {m['mss']:.3f}, FAD {fads}, f0 {m['f0_median_abs_cents']:.1f} cents, "
+              f"loudness {m['loudness_mean_abs_db']:.1f} dB")
+    if write_metrics_csv(args.profile, args.results):
+        print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")

@@ -1,0 +1,71 @@
+"""What the book's notebooks call (``from ddx7 import report``; ``report.X(...)``): one facade over
+
+* :mod:`ddx7.pipeline` — make sure results exist (``ensure_results``, ``ensure_rtf``, ``ensure_streaming_rtf``);
+* :mod:`ddx7.paper` — which runs make a paper table (``table_runs``, ``table1_pairs``, ``table2_runs``);
+* :mod:`.loaders` — ``results/<profile>/`` as tables;
+* :mod:`.findings` — our tables against the paper's claims, in words (pure functions of tables);
+* :mod:`.analyses` — analyses that run the trained models;
+* :mod:`.players`, :mod:`.figures`, :mod:`.widgets` — audio players, figures, interactive views.
+"""
+
+from ..paper import table1_pairs, table2_runs, table_runs
+from ..pipeline import ensure_results, ensure_rtf, ensure_streaming_rtf, find_root, results_dir
+from .analyses import (
+    EXTRA_DROPOUT,
+    collapsed_flatness,
+    dropout_comparison,
+    dropout_gap_runs,
+    dropout_gap_table,
+    excerpt_controls,
+    init_flatness,
+)
+from .figures import (
+    plot_curves,
+    plot_fad_heatmap,
+    plot_grid_spectrograms,
+    plot_intervention_spectrograms,
+    plot_metric_bars,
+    plot_rtf,
+)
+from .findings import (
+    ablation_finding,
+    collapsed_finding,
+    collapsed_runs,
+    convergence_finding,
+    dropout_finding,
+    imax_finding,
+    paper_note,
+    rtf_note,
+    table1_finding,
+)
+from .loaders import (
+    best_valid_mss,
+    budget_table,
+    convergence_table,
+    embedding_names,
+    fad_table,
+    load_curves,
+    load_metrics,
+    load_metrics_json,
+    metrics_table,
+    pivot_metric,
+    rtf_meta,
+    training_summary,
+)
+from .players import grid_players, table1_players, table2_players
+from .widgets import intervention_panel_for, live_sliders
+
+__all__ = [
+    "table1_pairs", "table2_runs", "table_runs",
+    "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
+    "EXTRA_DROPOUT", "collapsed_flatness", "dropout_comparison", "dropout_gap_runs", "dropout_gap_table",
+    "excerpt_controls", "init_flatness",
+    "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
+    "plot_rtf",
+    "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding", "imax_finding",
+    "paper_note", "rtf_note", "table1_finding",
+    "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "fad_table", "load_curves",
+    "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "training_summary",
+    "grid_players", "table1_players", "table2_players",
+    "intervention_panel_for", "live_sliders",
+]

@@ -1,0 +1,113 @@
+"""Analyses that run the trained models: spectral flatness at initialisation, the dropout gap, a clip's controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+
+from ..checkpoints import CHECKPOINT_ROOT, load_model
+from ..losses import MultiScaleSpectralLoss
+from ..models import build_model
+from ..pipeline import RESULTS, find_root, results_dir
+from ..resynth import features, find_checkpoint
+from ..runs import model_kwargs, run_config
+from .findings import collapsed_runs
+from .loaders import load_metrics, load_metrics_json, load_test_split
+
+EXTRA_DROPOUT = "extra-dropout0.5"  # results/<profile>/EXTRA_DROPOUT/<run>: runs kept with the paper's dropout
+
+
+def init_flatness(run: str, profile: str, f0_hz: float = 300.0, loudness_db: float = -40.0) -> float:
+    """Spectral flatness of a 2 s note rendered by the run's model at initialisation (its seed): ~0 for a
+    pitched tone, ≥ 0.01 for noise-like FM."""
+    cfg = run_config(run, profile)
+    torch.manual_seed(cfg["seed"])
+    model = build_model(model_kwargs(cfg)).eval()
+    with torch.no_grad():
+        audio = model(torch.full((1, 500), f0_hz), torch.full((1, 500), loudness_db))[0].numpy()
+    return float(librosa.feature.spectral_flatness(y=audio)[0].mean())
+
+
+def collapsed_flatness(table: pd.DataFrame, profile: str, cents: float = 100.0) -> dict[str, float]:
+    """run → init_flatness, for the runs of a metrics_table that lost the pitch (findings.collapsed_runs)."""
+    return {run: init_flatness(run, profile) for run in collapsed_runs(table, cents)}
+
+
+def _shipped_model(profile: str, run: str):
+    """(model in eval mode, checkpoint dict): results/<profile>/<run>/model.pt, else the training checkpoint."""
+    root = find_root()
+    return load_model(find_checkpoint(run, profile, results_root=root / RESULTS,
+                                      checkpoint_root=root / CHECKPOINT_ROOT))
+
+
+def dropout_gap_table(profile: str, runs, seeds: int = 3) -> pd.DataFrame:
+    """For DDX7 runs: MSS of the shipped test clips rendered as evaluated (dropout off) and as in training
+    (dropout 0.5 on, mean of ``seeds`` masks), and the energy of the learned reverb tail. A model far better
+    with dropout on has learned to use dropout's random envelope modulation as its noise."""
+    mss, rows = MultiScaleSpectralLoss(), []
+    for run in runs:
+        m = load_metrics_json(profile, run)
+        if m["model"] != "ddx7":
+            continue
+        model, _ = _shipped_model(profile, run)
+        test = load_test_split(profile, m["instrument"])
+        off, on = [], []
+        for c in m["clips"]:
+            i = int(Path(c["original"]).name[:3])  # clips are named by their test-split index
+            audio = torch.as_tensor(sf.read(results_dir(profile) / run / c["original"], dtype="float32")[0])[None]
+            f0 = torch.as_tensor(np.asarray(test["f0_hz"][i], dtype=np.float32))[None]
+            ld = torch.as_tensor(np.asarray(test["loudness_db"][i], dtype=np.float32))[None]
+            with torch.no_grad():
+                off.append(mss(model(f0, ld), audio).item())
+                model.train()
+                for seed in range(seeds):
+                    torch.manual_seed(seed)
+                    on.append(mss(model(f0, ld), audio).item())
+                model.eval()
+        with torch.no_grad():
+            tail = float(model.reverb.tail().pow(2).sum()) if model.reverb is not None else 0.0
+        rows.append({"run": run, "MSS (dropout off, as evaluated)": np.mean(off), "MSS (dropout on, as trained)":
+                     np.mean(on), "on / off": np.mean(on) / np.mean(off), "reverb tail energy": tail})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def dropout_gap_runs(profile: str) -> list[str]:
+    """The evaluated DDX7 runs of the profile, then those kept with the paper's dropout (``EXTRA_DROPOUT/<run>``)."""
+    extra = sorted(p.parent.name for p in (results_dir(profile) / EXTRA_DROPOUT).glob("*/metrics.json"))
+    return [*load_metrics(profile).query("model == 'ddx7'")["run"], *(f"{EXTRA_DROPOUT}/{r}" for r in extra)]
+
+
+def dropout_comparison(profile: str) -> pd.DataFrame:
+    """Runs kept with the paper's dropout 0.5 (``results/<profile>/extra-dropout0.5/<run>``) beside the same run
+    with the profile's dropout: test metrics, and MSS of the clips with dropout on vs off."""
+    extra = results_dir(profile) / EXTRA_DROPOUT
+    pairs = [p.parent.name for p in sorted(extra.glob("*/metrics.json"))
+             if (results_dir(profile) / p.parent.name / "metrics.json").exists()]
+    if not pairs:
+        return pd.DataFrame()
+    rows = []
+    for run in pairs:
+        for name in (f"{EXTRA_DROPOUT}/{run}", run):
+            m = load_metrics_json(profile, name)
+            gap = dropout_gap_table(profile, [name]).iloc[0]
+            rows.append({"run": run, "dropout": m["config"]["model"]["dropout"], "FAD aisfx": m["fad"]["aisfx"]["fad"],
+                         "MSS": m["mss"], "loudness error (dB)": m["loudness_mean_abs_db"],
+                         "f0 error (cents)": m["f0_median_abs_cents"], "best valid MSS": m["best_valid_mss"],
+                         "clips MSS, dropout on": gap["MSS (dropout on, as trained)"],
+                         "reverb tail energy": gap["reverb tail energy"]})
+    return pd.DataFrame(rows).set_index(["run", "dropout"])
+
+
+def excerpt_controls(profile: str, run: str, index: int = 0):
+    """(model, f0 [frames], loudness [frames], original audio [samples]) of a run's chosen test clip, from
+    results/ alone (f0 and loudness extracted from the clip as resynthesis does)."""
+    model, ckpt = _shipped_model(profile, run)
+    m = load_metrics_json(profile, run)
+    audio, _ = sf.read(results_dir(profile) / run / m["clips"][index]["original"], dtype="float32")
+    f0, ld, _ = features(audio, ckpt.get("extractor") or "pyin", run)
+    return model, f0, ld, audio

@@ -1,0 +1,163 @@
+"""``results/<profile>/`` as tables: metrics, curves, budgets, the test split's controls."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from ..data import load_split
+from ..data.report import committed_card
+from ..eval.evaluate import metrics_row
+from ..pipeline import DATA, RESULTS, find_root, results_dir
+from ..runs import describe_run, list_runs, run_config
+
+
+def load_metrics(profile: str) -> pd.DataFrame:
+    """One row per evaluated run of the profile, FAD flattened to one column per embedding."""
+    rows = []
+    for path in sorted(results_dir(profile).glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        row = metrics_row(m)
+        row.update({k: m.get(k) for k in ("steps", "steps_total", "train_wall_s", "test_excerpts", "manifest_hash")})
+        row["tables"] = m.get("tables", [])
+        row["n_ops"] = int(m["patch"].split("osc")[0].split("-")[-1]) if m.get("patch") else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_metrics_json(profile: str, run: str) -> dict:
+    return json.loads((results_dir(profile) / run / "metrics.json").read_text())
+
+
+def best_valid_mss(profile: str, runs) -> dict[str, float | None]:
+    """run → its best validation MSS (the step that was kept)."""
+    return {r: load_metrics_json(profile, r).get("best_valid_mss") for r in runs}
+
+
+def embedding_names(profile: str) -> dict[str, str]:
+    """Short key → full embedding name as written in the metrics (e.g. 'aisfx' → 'aisfx-0.1.2 (...)')."""
+    names = {}
+    for path in sorted(results_dir(profile).glob("*/metrics.json")):
+        for k, v in json.loads(path.read_text()).get("fad", {}).items():
+            if v.get("fad") is not None:
+                names.setdefault(k, v.get("embedding", k))
+    return names
+
+
+def load_curves(profile: str) -> pd.DataFrame:
+    """Every run's train_log.csv (step, split, loss, lr, wall_s) with its run, instrument and model."""
+    frames = []
+    for path in sorted(results_dir(profile).glob("*/train_log.csv")):
+        df = pd.read_csv(path)
+        m = load_metrics_json(profile, path.parent.name)
+        df["run"], df["instrument"], df["model"] = m["run"], m["instrument"], m["model"]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["step", "split", "loss", "lr", "wall_s", "run", "instrument", "model"])
+
+
+def rtf_meta(profile: str) -> dict:
+    """results/<profile>/rtf.json: where and how the paper-procedure real-time factors were measured."""
+    return json.loads((results_dir(profile) / "rtf.json").read_text())
+
+
+def load_test_split(profile: str, instrument: str) -> dict:
+    """The test split (f0_hz, loudness_db [N, frames], ...): from the built dataset, else from the committed
+    data card."""
+    root = find_root()
+    card = committed_card(profile, instrument, root / DATA, root / RESULTS)
+    return card[1]["test"] if card else load_split(profile, instrument, "test", root / DATA)
+
+
+def imax_label(x) -> str:
+    """2π and 4π by name, other values as numbers; '—' for none (HpN)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    for k, lab in ((2 * math.pi, "2π"), (4 * math.pi, "4π")):
+        if abs(x - k) < 1e-6:
+            return lab
+    return f"{x:g}"
+
+
+def metrics_table(profile: str, runs) -> pd.DataFrame:
+    """The test metrics of ``runs`` in that order, one row per run, with readable column names."""
+    df = load_metrics(profile)
+    df = df[df["run"].isin(list(runs))].copy()
+    if df.empty:
+        return df
+    df["imax"] = df["imax"].map(imax_label)
+    df.loc[df["model"] == "hpn", "patch"] = "harmonic+noise"
+    fad_cols = [c for c in df.columns if c.startswith("fad_") and df[c].notna().any()]
+    cols = ["run", "instrument", "model", "patch", "imax", *fad_cols, "mss", "f0_median_abs_cents",
+            "loudness_mean_abs_db", "steps"]
+    out = df[cols].rename(columns={"mss": "MSS", "f0_median_abs_cents": "f0 error (cents)",
+                                   "loudness_mean_abs_db": "loudness error (dB)", "steps": "best step",
+                                   **{c: f"FAD {c[4:]}" for c in fad_cols}})
+    order = {r: i for i, r in enumerate(runs)}
+    return out.sort_values("run", key=lambda s: s.map(order)).set_index("run")
+
+
+def pivot_metric(table: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """A metrics_table's FAD, MSS and f0 error with ``index`` down and ``columns`` across."""
+    metrics = [c for c in table.columns if c.startswith("FAD")] + ["MSS", "f0 error (cents)"]
+    return table.reset_index().pivot_table(index=index, columns=columns, values=metrics, aggfunc="first")
+
+
+def fad_table(profile: str) -> pd.DataFrame:
+    """Every evaluated run's FAD under every embedding."""
+    df = load_metrics(profile)
+    if df.empty:
+        return df
+    cols = [c for c in df.columns if c.startswith("fad_")]
+    out = df[["run", "instrument", "model", *cols]].set_index("run")
+    return out.rename(columns={c: f"FAD {c[4:]}" for c in cols})
+
+
+def _budget_row(run: str, profile: str) -> dict:
+    d = describe_run(run, profile)
+    t = run_config(run, profile)["train"]
+    return {"run": run, "model": d["model"], "steps": t["steps"], "batch": t["batch_size"],
+            "excerpt (s)": d["excerpt_s"], "lr": t["lr"],
+            "audio seen (min)": round(t["steps"] * t["batch_size"] * d["excerpt_s"] / 60, 1)}
+
+
+def budget_table(profile: str) -> pd.DataFrame:
+    """Each run's training budget under ``profile``, below the paper's (the `paper` profile of base.yaml)."""
+    runs = list_runs()
+    paper = {**_budget_row(runs[0], "paper"), "run": "paper (every run)", "model": ""}
+    return pd.DataFrame([paper, *(_budget_row(r, profile) for r in runs)]).set_index("run")
+
+
+def training_summary(profile: str) -> pd.DataFrame:
+    """Per run: best step, steps trained, wall time, best validation MSS."""
+    df = load_metrics(profile)
+    if df.empty:
+        return df
+    out = df[["run", "instrument", "model", "steps", "steps_total", "train_wall_s"]].copy()
+    out["best valid MSS"] = list(best_valid_mss(profile, df["run"]).values())
+    out = out.rename(columns={"steps": "best step", "steps_total": "steps trained", "train_wall_s": "wall time (s)"})
+    return out.set_index("run")
+
+
+def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0) -> pd.DataFrame:
+    """Did the validation curves flatten? Per run: validation MSS at the start of the last ``tail`` of
+    training and at the end, the change between them, and a verdict (``flat`` when it improved by less
+    than ``flat_pct`` %)."""
+    curves = load_curves(profile)
+    rows = []
+    for run, d in curves[curves["split"] == "valid"].groupby("run", sort=True):
+        d = d.sort_values("step")
+        last = d["step"].max()
+        start = d[d["step"] <= last * (1 - tail)]
+        if start.empty:
+            continue
+        a, b = start["loss"].iloc[-1], d["loss"].iloc[-1]
+        best = d["loss"].min()
+        change = 100 * (b - a) / a
+        rows.append({"run": run, "model": d["model"].iloc[0], "steps": int(last),
+                     f"valid MSS @ {int(start['step'].iloc[-1])}": a, "valid MSS at end": b, "best": best,
+                     "change over last third (%)": change,
+                     "verdict": "flat" if change > -flat_pct else "still improving"})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
