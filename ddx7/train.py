@@ -37,6 +37,8 @@ from .checkpoints import (
     run_lock,
     write_checkpoint,
 )
+from .data import load_manifest, load_split
+from .eval.evaluate import evaluate_run
 from .losses import MultiScaleSpectralLoss
 from .models import build_model
 from .provenance import cpu_model
@@ -78,8 +80,6 @@ class Dataset:
 
 def load_dataset(instrument: str, profile: str, data_root="data") -> Dataset:
     """The dataset built by ``ddx7 data build --profile PROFILE`` for one instrument."""
-    from .data import load_manifest, load_split
-
     manifest = load_manifest(profile, instrument, root=data_root)
     return Dataset(Split.from_arrays(load_split(profile, instrument, "train", root=data_root)),
                    Split.from_arrays(load_split(profile, instrument, "valid", root=data_root)),
@@ -345,8 +345,6 @@ def _train_job(job: TrainJob, evaluate: bool = False, results_root="results") ->
         return {"run": job.name, "step": None, "finished": False, "interrupted": True}
     summary = train_run(**asdict(job))
     if evaluate and summary["finished"]:
-        from .eval.evaluate import evaluate_run
-
         metrics = evaluate_run(job.name, job.profile, job.data_root, job.out_root, results_root, progress=False)
         summary["eval"] = {"mss": metrics["mss"], "fad": {k: v.get("fad") for k, v in metrics["fad"].items()},
                            "eval_wall_s": metrics["eval_wall_s"]}

@@ -265,6 +265,7 @@ class AisfxEmbedding(_BatchedTorchEmbedding):
 def _load_vggish(path: str, mtime: float, size: int, final_relu: bool):
     """(model, sha256 prefix of the file), once per file version and process."""
     import hashlib
+
     from . import vggish
     h = hashlib.sha256()
     with open(path, "rb") as f:

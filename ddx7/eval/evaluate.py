@@ -12,6 +12,7 @@ model (``model.pt``) that ``ddx7 resynth`` can use.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,9 +21,17 @@ import numpy as np
 import torch
 
 from .. import SAMPLE_RATE
-from ..atomic import atomic_write, torch_save, write_bytes, write_json
-from ..checkpoints import load_checkpoint
+from ..atomic import atomic_write, torch_save, write_bytes, write_csv, write_json
+from ..audio_io import write_audio
+from ..checkpoints import load_checkpoint, load_model, run_dir
+from ..data import load_manifest, load_split
+from ..data.features import extract_f0, loudness_db, pitch_metrics
+from ..data.instruments import periodicity_threshold
+from ..losses import MultiScaleSpectralLoss
 from ..provenance import provenance
+from ..runs import config_hash, run_config
+from ..synth.interventions import paper_intervention
+from .fad import fad, get_embedding
 
 DEFAULT_EMBEDDINGS = ("aisfx", "mfcc")
 
@@ -68,7 +77,6 @@ def training_stats(run_path: Path, best: dict) -> dict:
 
 
 def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir, key, vggish_weights=None) -> dict:
-    from .fad import fad, get_embedding
 
     out = {}
     for name in embeddings:
@@ -86,7 +94,6 @@ def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir
 
 def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness, resynth, extractor,
                            voiced_threshold: float, max_excerpts: int = 12) -> dict:
-    from ..data.features import extract_f0, loudness_db, pitch_metrics
 
     idx = chosen_indices(len(resynth), max_excerpts)
     f0_hat, _ = extract_f0(resynth[idx], method=extractor)
@@ -101,13 +108,6 @@ def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness,
 def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None, results_root="results",
                  embeddings=DEFAULT_EMBEDDINGS, vggish_weights=None, n_clips: int = 3, ship_model: bool = True,
                  progress: bool = True) -> dict:
-    from ..audio_io import write_audio
-    from ..checkpoints import load_model, run_dir
-    from ..data import load_manifest, load_split
-    from ..data.instruments import periodicity_threshold
-    from ..losses import MultiScaleSpectralLoss
-    from ..runs import run_config
-    from ..synth.interventions import paper_intervention
 
     t0 = time.perf_counter()
     cfg = run_config(name, profile)
@@ -188,12 +188,9 @@ def metrics_row(m: dict) -> dict:
 
 def write_metrics_csv(profile: str, results_root="results") -> Path | None:
     """``results/<profile>/metrics.csv``: one row per evaluated run, with what produced it."""
-    import json
 
     import pandas as pd
 
-    from ..atomic import write_csv
-    from ..runs import config_hash
 
     rows = []
     for path in sorted((Path(results_root) / profile).glob("*/metrics.json")):

@@ -23,9 +23,19 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from .embeddings import (DEFAULT_EMBEDDING, INPUT_SAMPLE_RATE, AisfxEmbedding, Embedding,  # noqa: F401
-                         MFCCStatsEmbedding, VGGishEmbedding, aisfx_available, as_clip_list,
-                         available_embeddings, get_embedding, register_embedding)
+from .embeddings import (  # noqa: F401
+    DEFAULT_EMBEDDING,
+    INPUT_SAMPLE_RATE,
+    AisfxEmbedding,
+    Embedding,
+    MFCCStatsEmbedding,
+    VGGishEmbedding,
+    aisfx_available,
+    as_clip_list,
+    available_embeddings,
+    get_embedding,
+    register_embedding,
+)
 
 __all__ = ["frechet_distance", "embedding_stats", "fad", "fad_audio", "fad_report",
            "get_embedding", "register_embedding", "available_embeddings", "Embedding",

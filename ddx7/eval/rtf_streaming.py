@@ -26,6 +26,10 @@ import numpy as np
 import torch
 
 from .. import FRAME_RATE, HOP, SAMPLE_RATE
+from .. import provenance as prov
+from ..atomic import write_csv, write_json
+from ..models import DDX7, HpN
+from ..stream import StreamingDDX7, StreamingHpN, compile_streaming
 
 LATENCIES_MS = (4, 8, 16, 32, 64, 128, 256)
 VARIANTS = ("ddx7-eager", "ddx7-torchscript", "hpn-eager")
@@ -34,8 +38,6 @@ WARMUP_S = 1.0
 
 
 def benchmark_models(seed: int = 0, wet: float = 0.1):
-    from ..models import DDX7, HpN
-
     torch.manual_seed(seed)
     ddx7, hpn = DDX7("violin-6osc", 2.0).eval(), HpN().eval()
     with torch.no_grad():
@@ -45,8 +47,6 @@ def benchmark_models(seed: int = 0, wet: float = 0.1):
 
 
 def make_streamers(ddx7, hpn, variants=VARIANTS) -> dict:
-    from ..stream import StreamingDDX7, StreamingHpN, compile_streaming
-
     makers = {"ddx7-eager": lambda: StreamingDDX7(ddx7), "ddx7-torchscript": lambda: compile_streaming(ddx7),
               "hpn-eager": lambda: StreamingHpN(hpn)}
     unknown = set(variants) - set(makers)
@@ -95,8 +95,6 @@ def streaming_rtf(variants=VARIANTS, latencies=LATENCIES_MS, seconds: float = 60
                   progress: bool = True, seed: int = 0) -> list[dict]:
     """Rows of per-block RTF statistics for every variant at every latency, measured in one run."""
     from tqdm.auto import tqdm
-
-    from .. import provenance as prov
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -168,9 +166,6 @@ def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int =
                             progress: bool = True, latencies=None, variants=VARIANTS, verbose: bool = True):
     """Measure, write ``out_dir/rtf_streaming.csv`` (+ ``rtf_streaming.json``), print the tables, return the table."""
     import pandas as pd
-
-    from .. import provenance as prov
-    from ..atomic import write_csv, write_json
 
     seconds = float(seconds if seconds is not None else PROFILE_SECONDS.get(profile, 60.0))
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / profile
