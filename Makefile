@@ -24,7 +24,7 @@ NPM_PACKAGES := $(NPM_HTML_MANAGER) $(NPM_REQUIREJS) $(NPM_MATHJAX)
 VENDOR_STAMP := _vendor/.stamp-$(subst /,_,$(subst @,,$(subst $(eval) ,+,$(NPM_PACKAGES))))
 
 
-.PHONY: all venv system-deps vendor test book clean distclean help
+.PHONY: all venv system-deps vendor test lint book clean distclean help
 
 all: test book
 
@@ -91,9 +91,14 @@ $(VENDOR_STAMP):
 
 # ---------------------------------------------------------------- targets
 # pytest exit code 5 = no tests collected: not a failure while the suite is being written.
-test: venv
+test: venv lint
 	@rc=0; $(PYTHON) -m pytest -q tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "[test] no tests collected"; exit 0; fi; exit $$rc
+
+# ruff: lint and format check of the package and the tests (settings in pyproject.toml).
+lint: venv
+	$(VENV)/bin/ruff check ddx7 tests
+	$(VENV)/bin/ruff format --check ddx7 tests
 
 # `ddx7 book` (ddx7/cli/book.py, on ddx7/book.py): papermill, then jupyter-book.
 book: venv vendor

@@ -3,7 +3,7 @@
     ddx7 stream voice.wav --run violin-6osc-imax2 --block-ms 4 -o live.wav
     stream_file("voice.wav", model=ModelChoice(run="violin-6osc-imax2"), output="live.wav", block_ms=4)
 
-Causal features (``stream.CausalFeatures``) → the model's streaming renderer
+Causal features (``data.features.CausalFeatures``) → the model's streaming renderer
 (``stream.make_streamer``) → silence gate (``gate.SilenceGate``), one block at a time; the
 recording and the result wait in temporary files (``resynth.Input``, ``audio_io.Spool``), so any
 length fits in bounded memory. Prints the real-time factor of features + model.
@@ -18,7 +18,7 @@ import torch
 from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .audio_io import Spool, check_output
 from .checkpoints import load_model
-from .data.features import yin_periodicity
+from .data.features import CausalFeatures, yin_periodicity
 from .gate import THRESHOLD_DBFS, SilenceGate
 from .resynth import (
     MIN_VOICED_FRACTION,
@@ -30,7 +30,7 @@ from .resynth import (
     finish_output,
     progress_bar,
 )
-from .stream import CausalFeatures, make_streamer
+from .stream import make_streamer
 
 
 def load_streamer(model: ModelChoice, compiled: bool = False, seed: int = 0):

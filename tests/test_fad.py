@@ -10,8 +10,7 @@ import torch
 
 from ddx7.eval import embeddings as emb_mod
 from ddx7.eval import vggish as vg
-from ddx7.eval.fad import (embedding_stats, fad, fad_audio, fad_report, frechet_distance,
-                           get_embedding)
+from ddx7.eval.fad import embedding_stats, fad, fad_audio, fad_report, frechet_distance, get_embedding
 
 SR = 16000
 

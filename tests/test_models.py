@@ -115,7 +115,7 @@ def test_unknown_model_kind_and_patch():
         DDX7("cello-9osc")
 
 
-def sine(freq, amp=1.0, n=16000):
+def sine(freq, amp=1.0, n=SAMPLE_RATE):
     t = torch.arange(n) / SAMPLE_RATE
     return (amp * torch.sin(2 * math.pi * freq * t))[None]
 

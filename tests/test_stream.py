@@ -1,5 +1,9 @@
 """Streaming renderers give the offline render's samples, block size after block size.
 
+ddx7/stream.py calls the offline synth functions (ddx7.synth.fm, ddx7.synth.harmonic,
+ddx7.models.tcn.InputScaling) but keeps two block-wise copies for speed: the TCN decoder
+(StreamingDDX7 vs models.tcn.TCNDecoder) and the partitioned reverb (StreamingReverb vs
+models.reverb.Reverb); these tests are what keeps the copies equal to the originals.
 No timing is asserted anywhere here (the benchmark test only checks what it writes).
 """
 
@@ -11,9 +15,10 @@ import soundfile as sf
 import torch
 
 from ddx7 import HOP, SAMPLE_RATE
+from ddx7.data.features import CausalFeatures
 from ddx7.models import DDX7, HpN
-from ddx7.stream import (CausalFeatures, StreamingDDX7, StreamingHpN, StreamingReverb, compile_streaming,
-                         stream)
+from ddx7.models.reverb import StreamingReverb
+from ddx7.stream import StreamingDDX7, StreamingHpN, compile_streaming, stream
 from ddx7.synth import PATCHES, paper_intervention
 
 TOL = 1e-5
@@ -210,14 +215,14 @@ def test_partitioned_reverb_equals_fft_convolution():
     torch.manual_seed(0)
     tail = 0.1 * torch.randn(1000) * torch.exp(-torch.arange(1000) / 200.0)
     tail[0] = 0.0
-    reverb = StreamingReverb(tail, partition=64)
-    x = torch.randn(2, 64 * 40)
+    reverb = StreamingReverb(tail, partition=HOP)
+    x = torch.randn(2, HOP * 40)
     from ddx7.models.reverb import fft_convolve
 
     expected = x + fft_convolve(x, tail)
     for block in (1, 2, 5):
         reverb.reset(2)
-        out = torch.cat([reverb(x[:, i:i + 64 * block]) for i in range(0, x.shape[1], 64 * block)], 1)
+        out = torch.cat([reverb(x[:, i:i + HOP * block]) for i in range(0, x.shape[1], HOP * block)], 1)
         assert max_diff(out, expected) <= TOL
 
 
@@ -279,14 +284,8 @@ def checkpoint(tmp_path):
     return path, model
 
 
-def test_stream_cli_renders_a_file_block_by_block(tmp_path, checkpoint, capsys, monkeypatch):
-    import ddx7.stream_file
-    from ddx7 import cli
-
-    wired = cli._feature_modules()
-    if ddx7.stream_file not in wired:  # the subcommand is added by ddx7.stream_file.add_parser
-        monkeypatch.setattr(cli, "_feature_modules", lambda: wired + [ddx7.stream_file])
-    main = cli.main
+def test_stream_cli_renders_a_file_block_by_block(tmp_path, checkpoint, capsys):
+    from ddx7.cli import main
 
     path, model = checkpoint
     wav = tmp_path / "in.wav"
@@ -302,6 +301,7 @@ def test_stream_cli_renders_a_file_block_by_block(tmp_path, checkpoint, capsys, 
 
 
 def test_stream_file_equals_the_offline_model_on_the_same_features(tmp_path, checkpoint):
+    from ddx7.resynth import ModelChoice
     from ddx7.stream_file import stream_file
 
     path, model = checkpoint
@@ -314,7 +314,7 @@ def test_stream_file_equals_the_offline_model_on_the_same_features(tmp_path, che
     with torch.no_grad():
         offline = model(torch.from_numpy(f0)[None], torch.from_numpy(ld)[None])[0].numpy()
     out = tmp_path / "out.wav"
-    info = stream_file(wav, checkpoint=path, output=out, block_ms=4)
+    info = stream_file(wav, model=ModelChoice(checkpoint=path), output=out, block_ms=4)
     assert info["added_latency_ms"] == 0.0
     streamed, _ = sf.read(out, dtype="float32")
     scale = 0.99 / info["peak"] if info["peak"] > 1 else 1.0

@@ -6,8 +6,19 @@ import torch
 from scipy.special import jv
 
 from ddx7 import HOP, SAMPLE_RATE
-from ddx7.synth import (PATCHES, FMSynth, Patch, accumulate_phase, get_patch, modulator_gains, modulator_ratios,
-                        paper_intervention, parse_imax, render_fm, upsample_frames)
+from ddx7.synth import (
+    PATCHES,
+    FMSynth,
+    Patch,
+    accumulate_phase,
+    get_patch,
+    modulator_gains,
+    modulator_ratios,
+    paper_intervention,
+    parse_imax,
+    upsample_frames,
+)
+from ddx7.synth.fm import RunningPhase
 from ddx7.synth.harmonic import harmonic_amplitudes, render_harmonics, render_hpn
 
 
@@ -87,6 +98,28 @@ def test_phase_accumulation_continues_across_blocks():
     diff = torch.remainder(joined - whole + math.pi, 2 * math.pi) - math.pi
     assert diff.abs().max() < 1e-5
     assert (whole >= 0).all() and (whole < 2 * math.pi + 1e-6).all()
+
+
+def test_running_phase_continues_the_offline_phase_bit_for_bit():
+    """A stream's phases (RunningPhase, used by ddx7.stream) == accumulate_phase of the whole excerpt,
+    exactly; folded mod 2π every few blocks they stay equal to float64 rounding."""
+    f0 = 50 + 1500 * torch.rand(2, 64 * 80, generator=torch.Generator().manual_seed(0))
+    ratios = [1.0, 3.2, 14.0]
+    whole, last = accumulate_phase(f0, ratios)
+    for rebase_samples, exact in ((1 << 22, True), (5 * HOP, False)):
+        running = RunningPhase(ratios, rebase_samples=rebase_samples)
+        running.reset(2)
+        sizes, blocks, start = [1, 3, 2, 7, 16], [], 0
+        while start < f0.shape[1]:
+            n = HOP * sizes[len(blocks) % len(sizes)]
+            blocks.append(running.advance(f0[:, start:start + n]))
+            start += n
+        joined = torch.cat(blocks, 1)
+        if exact:
+            assert torch.equal(joined, whole) and torch.equal(running.phases(), last)
+        else:
+            diff = torch.remainder(joined - whole + math.pi, 2 * math.pi) - math.pi
+            assert running.use_offset and diff.abs().max() < 1e-5  # it did fold
 
 
 def test_patch_table_matches_the_paper():
@@ -171,7 +204,7 @@ def test_harmonic_bank_silences_partials_above_nyquist():
     audio = render_harmonics(f0_s, amps[:, :1].expand(1, SAMPLE_RATE, -1))[0].double().numpy()
     spectrum = line_amplitudes(audio)
     assert spectrum[700 * 3] == pytest.approx(1 / audible, rel=1e-3)
-    assert spectrum[16000 - 700 * 12] < 1e-4  # where the 12th partial would alias
+    assert spectrum[SAMPLE_RATE - 700 * 12] < 1e-4  # where the 12th partial would alias
 
 
 def test_filtered_noise_follows_its_band_magnitudes():

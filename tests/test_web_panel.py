@@ -1,9 +1,15 @@
 """The kernel-free intervention panel (ddx7.web): encoding in Python, and the panel in headless Chromium.
 
-Browser tests load a static page with two panels over file:// and check: no console errors, the
-controls are drawn, the JavaScript FM equals ddx7's FMSynth.get_signal for the same (embedded)
-envelopes, ratio / envelope-gain changes (through the UI) give non-silent, different audio, presets
-work, panels are independent, the reverb matches ddx7's, and the WebAudio path (AudioBuffer →
+ddx7/web/fm_panel.js is a JavaScript copy of the synth in ddx7/synth/fm.py (``upsample_frames``,
+``phase_sum``/``accumulate_phase``, ``fm_operators``, ``mix_carriers``: ``FMSynth.get_signal``) and
+of ``ddx7.models.reverb.fft_convolve``; these tests are what keeps the copy equal to the original:
+``test_js_fm_equals_python`` renders one panel per patch (every graph in ``PATCHES``) in the browser
+and compares it sample for sample with ``FMSynth.get_signal`` on the same embedded controls, with the
+trained and with changed ratios and envelope gains; ``test_reverb_equals_python`` does the reverb.
+
+Browser tests load a static page with these panels over file:// and also check: no console errors,
+the controls are drawn, ratio / envelope-gain changes (through the UI) give non-silent, different
+audio, presets work, panels are independent, and the WebAudio path (AudioBuffer →
 OfflineAudioContext) renders the same samples. They skip with a reason when playwright or
 chromium is missing.
 """
@@ -20,11 +26,13 @@ import numpy as np
 import pytest
 
 from ddx7 import FRAME_RATE, HOP, SAMPLE_RATE
-from ddx7.synth import get_patch, modulator_gains, modulator_ratios
+from ddx7.synth import PATCHES, get_patch, modulator_gains, modulator_ratios
 from ddx7.web import intervention_panel, paper_presets
 from ddx7.web.panel import _decode, _encode
 
 TOL = 1e-4  # max abs difference JS vs Python (measured: ~1e-6; Python uses float32 phases)
+# a panel for every patch the two main panels (violin-6osc, 2osc) leave out: JS == Python on every graph
+OTHER_PATCHES = [p for p in PATCHES if p not in ("violin-6osc", "2osc")]
 
 
 def random_controls(patch, imax, seconds, seed):
@@ -129,6 +137,9 @@ def page_with_panels(tmp_path_factory):
         "two": intervention_panel(f0b, envb, "2osc", "2pi", title="2osc (random envelopes)", reverb_ir=ir,
                                   reverb_on=False, original_audio=orig, precision="16bit"),
     }
+    for i, patch in enumerate(OTHER_PATCHES):
+        f0, env = random_controls(patch, 2 * math.pi, 0.5, seed=10 + i)
+        panels[patch] = intervention_panel(f0, env, patch, "2pi", title=patch)
     html = "\n".join(p.html for p in panels.values())
     path = tmp_path_factory.mktemp("web") / "panels.html"
     path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body>{html}</body></html>")
@@ -199,8 +210,9 @@ def test_panels_render_controls(page_with_panels):
     assert page.locator(f"#{panels['violin'].element_id} [data-role=play-original]").count() == 0
 
 
-@pytest.mark.parametrize("name", ["violin", "two"])
+@pytest.mark.parametrize("name", ["violin", "two"] + OTHER_PATCHES)
 def test_js_fm_equals_python(page_with_panels, name):
+    """The JavaScript copy of the FM synth (fm_panel.js renderFM) == FMSynth.get_signal, per patch."""
     page, panels, _ = page_with_panels
     p = panels[name]
     x, ref = js_render(page, p), p.reference()

@@ -346,3 +346,58 @@ def pitch_metrics(f0_est: np.ndarray, f0_true: np.ndarray, mask: np.ndarray | No
         "rca": float(np.mean(chroma <= 50.0)),
         "median_abs_cents": float(np.median(np.abs(c))),
     }
+
+
+class CausalFeatures:
+    """f0 and loudness frames from audio blocks, looking only at the past (no look-ahead).
+
+    Frame i of a block uses the samples up to the end of its hop, i.e. the window that *ends* at
+    sample (i + 1)·hop, where the offline features (:func:`loudness_db`, :func:`extract_f0`) are centred on i·hop:
+
+    * loudness: the offline formula (Hann 2048-point |STFT|, 20 log10, A-weighting, − 20.7 dB,
+      floor −80 dB, mean over bins) on the 2048 samples ending at the frame's last sample;
+    * f0: YIN (``librosa.yin``, frame 1024, fmin 50, fmax 2000 Hz) on the 1024 samples ending
+      there; frames quieter than ``gate_db`` hold the last pitch (the synth needs f0 > 0).
+
+    No sample of the future is used, so the only added latency is the block itself; but the
+    analysis windows are centred 1024 − 64 samples (60 ms, loudness) and 512 − 64 samples
+    (28 ms, f0) behind the frame, so the controls trail the offline (centred) features by that.
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, loudness_n_fft: int = 2048,
+                 f0_frame: int = 1024, fmin: float = 50.0, fmax: float = 2000.0, gate_db: float = -70.0):
+        self.sr, self.hop = sample_rate, hop
+        self.n_fft, self.f0_frame = loudness_n_fft, f0_frame
+        self.fmin, self.fmax, self.gate_db = fmin, fmax, gate_db
+        self.reset()
+
+    def reset(self):
+        self.history = np.zeros(max(self.n_fft, self.f0_frame) - self.hop, np.float32)
+        self.last_f0 = None
+
+    def lag_ms(self) -> dict:
+        return {"loudness": 1000 * (self.n_fft / 2 - self.hop) / self.sr,
+                "f0": 1000 * (self.f0_frame / 2 - self.hop) / self.sr}
+
+    def __call__(self, block):
+        """A block of k·hop samples → (f0 [k], loudness [k]) as float32 numpy arrays."""
+        import librosa
+
+        block = np.asarray(block, np.float32)
+        if block.ndim != 1 or len(block) == 0 or len(block) % self.hop:
+            raise ValueError(f"blocks must be 1-D and a multiple of {self.hop} samples, got shape {block.shape}")
+        k = len(block) // self.hop
+        buf = np.concatenate([self.history, block])
+        self.history = buf[len(buf) - len(self.history):]
+        lbuf = buf[len(buf) - (self.n_fft - self.hop + len(block)):]
+        spec = np.abs(librosa.stft(lbuf, n_fft=self.n_fft, hop_length=self.hop, center=False))[:, :k]
+        db = 20.0 * np.log10(np.maximum(spec, 1e-20)) + _a_weighting(self.sr, self.n_fft)[:, None] - REF_DB
+        loudness = np.maximum(db, -RANGE_DB).mean(axis=0).astype(np.float32)
+        fbuf = buf[len(buf) - (self.f0_frame - self.hop + len(block)):]
+        f0 = librosa.yin(fbuf, fmin=self.fmin, fmax=self.fmax, sr=self.sr, frame_length=self.f0_frame,
+                         hop_length=self.hop, center=False)[:k].astype(np.float32)
+        for i in range(k):  # hold the pitch through silence (and before the first sound)
+            if loudness[i] < self.gate_db or not np.isfinite(f0[i]):
+                f0[i] = self.last_f0 if self.last_f0 is not None else 220.0
+            self.last_f0 = float(f0[i])
+        return f0, loudness

@@ -2,7 +2,7 @@
 
 from .ddx7 import DDX7, HpN, build_model, count_parameters
 from .reverb import Reverb, fft_convolve
-from .tcn import TCNDecoder, scale_f0, scale_loudness
+from .tcn import InputScaling, TCNDecoder
 
 __all__ = ["DDX7", "HpN", "build_model", "count_parameters", "Reverb", "fft_convolve", "TCNDecoder",
-           "scale_f0", "scale_loudness"]
+           "InputScaling"]

@@ -17,7 +17,7 @@ from ..synth.fm import FMSynth, apply_env_gain, check_f0
 from ..synth.harmonic import harmonic_amplitudes, render_hpn, scaled_sigmoid
 from ..synth.patches import get_patch, parse_imax
 from .reverb import Reverb
-from .tcn import TCNDecoder, scale_f0, scale_loudness
+from .tcn import InputScaling, TCNDecoder
 
 
 def check_inputs(f0_hz: torch.Tensor, loudness_db: torch.Tensor):
@@ -79,6 +79,7 @@ class HpN(nn.Module):
         super().__init__()
         self.config = dict(model="hpn", hidden=hidden, n_harmonics=n_harmonics, n_noise_bands=n_noise_bands,
                            reverb=reverb, sample_rate=sample_rate, hop=hop)
+        self.inputs = InputScaling()
         self.f0_mlp = _mlp(1, hidden)
         self.loudness_mlp = _mlp(1, hidden)
         self.gru = nn.GRU(2 * hidden, hidden, batch_first=True)
@@ -91,7 +92,7 @@ class HpN(nn.Module):
 
     def decode(self, f0_hz, loudness_db, state=None):
         """Decoder only: → (harmonic head, noise head, GRU state); ``state`` continues a stream."""
-        f0_s, ld_s = scale_f0(f0_hz)[..., None], scale_loudness(loudness_db)[..., None]
+        f0_s, ld_s = self.inputs.f0(f0_hz)[..., None], self.inputs.loudness(loudness_db)[..., None]
         hidden, state = self.gru(torch.cat([self.f0_mlp(f0_s), self.loudness_mlp(ld_s)], -1), state)
         hidden = self.out_mlp(torch.cat([hidden, f0_s, ld_s], -1))
         return self.harmonic_head(hidden), self.noise_head(hidden), state

@@ -7,12 +7,13 @@ wet gain at 0, so a new model is exactly dry: y = x + 0 · (x * tail) = x.
 from __future__ import annotations
 
 import math
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from .. import SAMPLE_RATE
+from .. import HOP, SAMPLE_RATE
 
 
 def _inverse_softplus(y: float) -> float:
@@ -52,3 +53,79 @@ class Reverb(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return audio + fft_convolve(audio, self.tail())
+
+
+class StreamingReverb(nn.Module):
+    """y = x + x * tail, block by block: uniformly partitioned overlap-save FFT convolution.
+
+    The tail is cut into ``n`` partitions of ``partition`` samples (default one hop); each input
+    sub-block m gives the spectrum X_m of the 2·partition window [x_{m−1}, x_m], kept in a ring
+    (frequency-domain delay line), and the output is the last half of
+    irfft(Σ_p X_{m−p} · H_p). Blocks must be a whole number of partitions.
+
+    A copy of :class:`Reverb` (``y = x + fft_convolve(x, wet · tail)``) kept for block-by-block
+    speed; tests/test_stream.py checks that the two give the same samples.
+    """
+
+    def __init__(self, tail: Optional[Tensor], partition: int = HOP):
+        super().__init__()
+        self.partition = int(partition)
+        p = self.partition
+        if tail is None:
+            tail = torch.zeros(p)
+        tail = tail.detach().float()
+        self.active = bool(torch.count_nonzero(tail) > 0)  # an all-zero tail adds exact zeros offline
+        n = max(1, -(-tail.shape[-1] // p))
+        tail = F.pad(tail, (0, n * p - tail.shape[-1])).reshape(n, p)
+        spectra = torch.fft.rfft(F.pad(tail, (0, p)), dim=-1)  # H_p: [n, p + 1]
+        # ring slot s (newest at ``pos``) holds X_{m − ((pos − s) mod n)}, which pairs with
+        # H_{(pos − s) mod n} = G[(s − pos) mod n], G[i] = H_{(−i) mod n}; GG = [G, G] makes every
+        # rotation one slice: GG[n − pos : 2n − pos].
+        g = torch.cat([spectra[:1], spectra[1:].flip(0)], 0)
+        self.register_buffer("rotations", torch.cat([g, g], 0).contiguous())
+        self.n = n
+        self.pos = 0
+        self.register_buffer("ring", torch.zeros(1, n, p + 1, dtype=spectra.dtype), persistent=False)
+        self.register_buffer("previous", torch.zeros(1, p), persistent=False)
+
+    @torch.jit.export
+    def reset(self, batch: int):
+        p = self.partition
+        self.ring = torch.zeros(batch, self.n, p + 1, dtype=self.rotations.dtype, device=self.rotations.device)
+        self.previous = torch.zeros(batch, p, device=self.rotations.device)
+        self.pos = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.active:
+            return x
+        p = self.partition
+        n = self.n
+        b, length = x.shape
+        k = length // p
+        if k * p != length:
+            raise ValueError("reverb blocks must be a whole number of partitions")
+        sig = torch.cat([self.previous, x], 1)  # [B, (k + 1) p]
+        self.previous = sig[:, length:]
+        if k == 1:
+            self.pos = (self.pos + 1) % n
+            self.ring[:, self.pos] = torch.fft.rfft(sig)
+            acc = (self.ring * self.rotations[n - self.pos: 2 * n - self.pos]).sum(1)  # [B, p + 1]
+            return x + torch.fft.irfft(acc, n=2 * p, dim=-1)[:, p:]
+        spec = torch.fft.rfft(sig.unfold(1, 2 * p, p), dim=-1)  # [B, k, p + 1]
+        if k <= 4:  # a few sub-blocks: one ring step each
+            accs: List[Tensor] = []
+            for m in range(k):
+                self.pos = (self.pos + 1) % n
+                self.ring[:, self.pos] = spec[:, m]
+                accs.append((self.ring * self.rotations[n - self.pos: 2 * n - self.pos]).sum(1))
+            acc = torch.stack(accs, 1)  # [B, k, p + 1]
+        else:
+            # all at once: the n − 1 newest spectra oldest first (slot pos + 1 is the oldest and
+            # drops out), then the k new ones; window j of n pairs with H_{n−1−j} = GG[j + 1]
+            older = torch.roll(self.ring, n - 1 - self.pos, 1)[:, 1:]
+            full = torch.cat([older, spec], 1)  # [B, n − 1 + k, p + 1]
+            acc = (full.unfold(1, n, 1) * self.rotations[1:n + 1].t()).sum(-1)  # [B, k, p + 1]
+            self.ring = full[:, k - 1:]  # the n newest, oldest first: the newest sits in slot n − 1
+            self.pos = n - 1
+        wet = torch.fft.irfft(acc, n=2 * p, dim=-1)[..., p:]
+        return x + wet.reshape(b, length)

@@ -3,6 +3,10 @@
 Five residual blocks, 128 channels, kernel 3, dilations 1, 2, 4, 8, 16, weight-normalised causal
 convolutions, ReLU + dropout; a 1×1 projection on the residual path only where the channel count
 changes (first and last block); the last block is linear. Receptive field 1 + 2·(k−1)·Σd = 125 frames.
+
+A copy for streaming: ddx7/stream.py StreamingDDX7 (``_init_decoder``, ``decode_scaled``) runs this
+network block by block as cached matrix products (~30× faster than conv1d on one frame);
+tests/test_stream.py checks it against the offline model for every patch. Change both together.
 """
 
 from __future__ import annotations
@@ -13,14 +17,33 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 
-def scale_f0(f0_hz: torch.Tensor) -> torch.Tensor:
-    """f0 in Hz → MIDI pitch / 127."""
-    return (69.0 + 12.0 * torch.log2(f0_hz / 440.0)) / 127.0
+class InputScaling(nn.Module):
+    """The decoders' inputs: f0 (Hz) → MIDI pitch / 127, loudness (dB, floor −80) → dB / 80 + 1.
 
+    Used by TCNDecoder, HpN and ddx7.stream.StreamingDDX7 (also under TorchScript). The constants
+    are 0-dim float32 buffers, not saved: a Python number costs ~1 µs more per operation in a
+    stream (see ddx7.synth.fm), and these are exact in float32, so any input dtype gets the values
+    that Python numbers would give.
+    """
 
-def scale_loudness(loudness_db: torch.Tensor) -> torch.Tensor:
-    """Loudness in dB (floor −80) → dB / 80 + 1, about [0, 1]."""
-    return loudness_db / 80.0 + 1.0
+    def __init__(self):
+        super().__init__()
+        for name, value in (("a4_hz", 440.0), ("a4_midi", 69.0), ("semitones", 12.0), ("midi_range", 127.0),
+                            ("range_db", 80.0), ("one", 1.0)):
+            self.register_buffer(name, torch.tensor(value), persistent=False)
+
+    def f0(self, f0_hz: torch.Tensor) -> torch.Tensor:
+        """f0 in Hz → MIDI pitch / 127."""
+        return (self.a4_midi + self.semitones * torch.log2(f0_hz / self.a4_hz)) / self.midi_range
+
+    def loudness(self, loudness_db: torch.Tensor) -> torch.Tensor:
+        """Loudness in dB (floor −80) → dB / 80 + 1, about [0, 1]."""
+        return loudness_db / self.range_db + self.one
+
+    def stacked(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, dim: int) -> torch.Tensor:
+        """Both, as the TCN's two input channels (f0 first) stacked at ``dim``: [B, T] each →
+        [B, 2, T] (dim 1) or [B, T, 2] (dim 2)."""
+        return torch.stack([self.f0(f0_hz), self.loudness(loudness_db)], dim)
 
 
 class Dropout(nn.Module):
@@ -80,10 +103,11 @@ class TCNDecoder(nn.Module):
             blocks.append(TCNBlock(n_in if first else hidden, hidden, n_out if last else hidden, kernel, d,
                                    dropout, last=last))
         self.blocks = nn.ModuleList(blocks)
+        self.inputs = InputScaling()
         self.receptive_field = 1 + 2 * (kernel - 1) * sum(dilations)
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
-        x = torch.stack([scale_f0(f0_hz), scale_loudness(loudness_db)], dim=1)  # [B, 2, T]
+        x = self.inputs.stacked(f0_hz, loudness_db, 1)  # [B, 2, T]
         for block in self.blocks:
             x = block(x)
         return x.transpose(1, 2)

@@ -6,6 +6,17 @@ Output:       x[n]   = Σ_{c ∈ carriers} y_c[n] / max_ol,               Imax =
 Envelopes are a_k = max_ol · sigmoid(z_k). Phases are accumulated in float64 per operator and
 wrapped to [0, 2π) before the sine, so that long excerpts and block-wise streaming give the same
 samples; the phase carries no gradient (f0 and ratios are not learned).
+
+One home for these formulas: the streaming renderers (ddx7/stream.py: StreamingDDX7, compiled
+with TorchScript, and StreamingHpN) call the functions below — ``upsample_frames``,
+``phase_sum``/``wrap_phase`` through :class:`RunningPhase`, ``fm_operators``, ``mix_carriers``,
+``fm_envelopes`` — so these are TorchScript-compatible (annotated, no Python-only constructs),
+and they take their constants as 0-dim tensors of the operand's dtype (:func:`constant`): a
+Python number costs ~1 µs more per operation in eager PyTorch (it is wrapped into a tensor each
+time), several % of a one-frame streaming block; the samples are the same bits either way.
+One copy remains, in JavaScript: ddx7/web/fm_panel.js (``upsampleF0``, ``baseOmega``,
+``renderFM``) renders the kernel-free panel; tests/test_web_panel.py checks it against
+``FMSynth.get_signal`` for every patch. Change the equations here and there together.
 """
 
 from __future__ import annotations
@@ -13,66 +24,196 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .. import HOP, SAMPLE_RATE
 from .patches import Patch, get_patch, parse_imax
 
 TWO_PI = 2 * math.pi
+# A stream folds its running phase mod 2π every REBASE_SAMPLES samples (about 4.4 minutes): until
+# then its phases equal the offline ones bit for bit, and float64 ω stays below π · 2^22 ≈ 1.3e7 rad.
+REBASE_SAMPLES = 1 << 22
 
 
-def upsample_frames(frames: torch.Tensor, hop: int = HOP, previous: torch.Tensor | None = None) -> torch.Tensor:
+def constant(value: float, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
+    """A 0-dim tensor: how the functions below take their constants (see the module doc)."""
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
+def frame_ramp(hop: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
+    """The interpolation weights (j + 1) / hop, j = 0 … hop − 1: [hop]."""
+    return torch.arange(1, hop + 1, dtype=dtype, device=device) / hop
+
+
+def upsample_frames(frames: Tensor, hop: int = HOP, previous: Tensor | None = None,
+                    ramp: Tensor | None = None) -> Tensor:
     """Causal linear interpolation from frame rate to sample rate.
 
     frames [B, T, C] → [B, T·hop, C]. Inside frame i the value ramps from frame i−1 to frame i:
     x[i·hop + j] = x_{i−1} + (x_i − x_{i−1}) · (j + 1) / hop, so sample i·hop + hop − 1 equals
     frame i exactly. ``previous`` [B, 1, C] is frame −1 (the last frame of the previous block when
-    streaming); by default the first frame is held.
+    streaming); by default the first frame is held. ``ramp``: :func:`frame_ramp` of the frames'
+    dtype, if a stream has it at hand.
     """
     if frames.dim() != 3:
-        raise ValueError(f"expected frames shaped [batch, frames, channels], got {tuple(frames.shape)}")
+        raise ValueError(f"expected frames shaped [batch, frames, channels], got {list(frames.shape)}")
     b, t, c = frames.shape
     if previous is None:
         previous = frames[:, :1]
-    before = torch.cat([previous.to(frames), frames[:, :-1]], dim=1)
-    ramp = torch.arange(1, hop + 1, dtype=frames.dtype, device=frames.device) / hop
-    out = before[:, :, None, :] + (frames - before)[:, :, None, :] * ramp[None, None, :, None]
+    previous = previous.to(frames)
+    before = previous if t == 1 else torch.cat([previous, frames[:, :-1]], dim=1)
+    if ramp is None:
+        ramp = frame_ramp(hop, frames.dtype, frames.device)
+    out = before.unsqueeze(2) + (frames - before).unsqueeze(2) * ramp.unsqueeze(1)  # [B, T, hop, C]
     return out.reshape(b, t * hop, c)
 
 
-def accumulate_phase(f0_samples: torch.Tensor, ratios, sample_rate: int = SAMPLE_RATE,
-                     initial: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def phase_sum(f0_samples: Tensor, omega_scale: Tensor, running: Tensor | None = None) -> Tensor:
+    """ω[n] = Σ_{m≤n} 2π f0[m] / fs in float64: f0 [B, N] (Hz), ``omega_scale`` = 2π / fs (float64) → [B, N].
+
+    ``running`` [B], the last ω of the previous block, continues a stream: it is added to the first
+    increment, which is what the sequential cumsum over the whole excerpt does, so the blocks give
+    the one-pass sums bit for bit (a deep stack at Imax 4π magnifies a 1-ulp phase error ~10^3×).
+    """
+    steps = f0_samples.double() * omega_scale
+    if running is not None:
+        steps.select(1, 0).add_(running)
+    return torch.cumsum(steps, dim=1)
+
+
+def wrap_phase(omega: Tensor, ratios: Tensor, two_pi: Tensor, offset: Tensor | None = None) -> Tensor:
+    """Operator phases (r · ω + offset) mod 2π in [0, 2π), float64 (``two_pi`` too); the shapes
+    broadcast, e.g. ω [B, N, 1], ratios [K] or [B, 1, K], offset [B, 1, K] → [B, N, K]."""
+    phase = omega * ratios
+    if offset is not None:
+        phase = phase + offset
+    return torch.remainder(phase, two_pi)
+
+
+def accumulate_phase(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
+                     initial: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-operator phases φ_k[n] = φ_k[−1] + r_k Σ 2π f0/fs, wrapped to [0, 2π).
 
     f0_samples [B, N] in Hz; ratios: K floats or a tensor [K] / [B, K]. Returns (phases float32
     [B, N, K], last phase float64 [B, K]) — the second is the state to carry to the next block.
     """
     with torch.no_grad():
-        omega = torch.cumsum(f0_samples.detach().double() * (TWO_PI / sample_rate), dim=1)
-        r = torch.as_tensor(ratios, dtype=torch.float64, device=f0_samples.device)
+        f64, device = torch.float64, f0_samples.device
+        omega = phase_sum(f0_samples.detach(), constant(TWO_PI / sample_rate, f64, device))
+        r = torch.as_tensor(ratios, dtype=f64, device=device)
         r = r.expand(f0_samples.shape[0], -1) if r.dim() == 1 else r
-        phase = omega[:, :, None] * r[:, None, :]
-        if initial is not None:
-            phase = phase + initial.to(phase)[:, None, :]
-        phase = torch.remainder(phase, TWO_PI)
+        offset = None if initial is None else initial.to(omega)[:, None, :]
+        phase = wrap_phase(omega[:, :, None], r[:, None, :], constant(TWO_PI, f64, device), offset)
     return phase.float(), phase[:, -1]
 
 
-def fm_operators(phases: torch.Tensor, envelopes: torch.Tensor, patch: Patch) -> list[torch.Tensor]:
-    """Evaluate every operator top-down through the patch graph; returns y_k [B, N] per operator."""
-    outs: list[torch.Tensor | None] = [None] * patch.n_ops
-    for k in patch.order:
-        arg = phases[..., k]
-        for j in patch.modulators.get(k, []):
-            arg = arg + TWO_PI * outs[j]
-        outs[k] = envelopes[..., k] * torch.sin(arg)
+class RunningPhase(nn.Module):
+    """The operator phases of a stream, block after block (TorchScript-compatible).
+
+    ``advance(f0 [B, N])`` → phases float32 [B, N, K]: ω is continued by :func:`phase_sum`, so they
+    equal :func:`accumulate_phase` of the whole excerpt bit for bit, until ω is folded mod 2π into a
+    per-operator offset (``rebase``): every ``rebase_samples`` samples (float64 ω stays small) and
+    when the ratios change (each operator keeps its phase: no click). ``reset(batch)`` starts over.
+    """
+
+    def __init__(self, ratios, sample_rate: int = SAMPLE_RATE, rebase_samples: int = REBASE_SAMPLES):
+        super().__init__()
+        self.rebase_samples = int(rebase_samples)
+        ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten().clone()
+        self.register_buffer("ratios", ratios)
+        self.register_buffer("omega_scale", constant(TWO_PI / sample_rate, torch.float64))
+        self.register_buffer("two_pi", constant(TWO_PI, torch.float64))
+        # phase_k = (r_k · ω + offset_k) mod 2π, ω = Σ 2π f0 / fs since the last rebase
+        self.register_buffer("omega_end", torch.zeros(1, dtype=torch.float64), persistent=False)
+        self.register_buffer("offset", torch.zeros(1, len(ratios), dtype=torch.float64), persistent=False)
+        self.use_offset = False
+        self.samples_since_rebase = 0
+
+    @torch.jit.export
+    def reset(self, batch: int):
+        self.omega_end = torch.zeros(batch, dtype=torch.float64, device=self.ratios.device)
+        self.offset = torch.zeros(batch, self.ratios.shape[0], dtype=torch.float64, device=self.ratios.device)
+        self.use_offset = False
+        self.samples_since_rebase = 0
+
+    @torch.jit.export
+    def advance(self, f0_samples: Tensor) -> Tensor:
+        """f0 [B, N] (Hz) → every operator's phase at these samples, float32 [B, N, K]."""
+        omega = phase_sum(f0_samples, self.omega_scale, self.omega_end)
+        self.omega_end = omega.select(1, -1)
+        offset: Tensor | None = None
+        if self.use_offset:
+            offset = self.offset.unsqueeze(1)
+        phases = wrap_phase(omega.unsqueeze(2), self.ratios, self.two_pi, offset).float()
+        self.samples_since_rebase += f0_samples.shape[1]
+        if self.samples_since_rebase >= self.rebase_samples:
+            self.rebase()
+        return phases
+
+    @torch.jit.export
+    def phases(self) -> Tensor:
+        """Each operator's phase after the last sample, in [0, 2π): [B, K] float64."""
+        return wrap_phase(self.omega_end.unsqueeze(1), self.ratios, self.two_pi, self.offset)
+
+    @torch.jit.export
+    def rebase(self):
+        """Fold ω into the offsets (exact mod 2π; keeps float64 ω small)."""
+        self.offset = self.phases()
+        self.omega_end = torch.zeros_like(self.omega_end)
+        self.use_offset = True
+        self.samples_since_rebase = 0
+
+    def set_ratios(self, ratios):
+        """New ratios (K values) from the next sample on; mid-stream each operator keeps its phase."""
+        if self.samples_since_rebase > 0 or self.use_offset:  # the stream has begun
+            self.rebase()
+        self.ratios.copy_(torch.as_tensor(ratios, dtype=torch.float64).flatten())
+
+
+def operator_graph(patch: Patch) -> tuple[list[int], list[list[int]], list[int]]:
+    """A patch as :func:`fm_operators` and :func:`mix_carriers` take it: (evaluation order, the
+    modulators of every operator, carriers)."""
+    return list(patch.order), [list(patch.modulators.get(k, [])) for k in range(patch.n_ops)], list(patch.carriers)
+
+
+def fm_operators(phases: list[Tensor], envelopes: list[Tensor], order: list[int],
+                 modulators: list[list[int]], two_pi: Tensor) -> list[Tensor]:
+    """Every operator's output y_k [B, N], top of each stack first (``order``).
+
+    phases, envelopes: one [B, N] tensor per operator (``x.unbind(-1)`` of [B, N, K]);
+    ``modulators[k]`` lists the operators that modulate operator k; ``two_pi``: 2π in the
+    envelopes' dtype.
+    """
+    outs = list(envelopes)  # placeholders: each is replaced (in ``order``) before it is read
+    for k in order:
+        arg = phases[k]
+        for j in modulators[k]:
+            arg = arg + two_pi * outs[j]
+        outs[k] = envelopes[k] * torch.sin(arg)
     return outs
 
 
-def render_fm(f0_samples: torch.Tensor, envelopes: torch.Tensor, patch: Patch | str, max_ol: float,
-              ratios=None, sample_rate: int = SAMPLE_RATE, initial_phase: torch.Tensor | None = None,
+def mix_carriers(outs: list[Tensor], carriers: list[int], max_ol: Tensor) -> Tensor:
+    """The audio x = Σ_carriers y_c / max_ol from the operator outputs [B, N] (max_ol in their dtype)."""
+    audio = outs[carriers[0]]
+    for c in carriers[1:]:
+        audio = audio + outs[c]
+    return audio / max_ol
+
+
+def fm_envelopes(z: Tensor, max_ol: Tensor) -> Tensor:
+    """Decoder outputs z [..., K] → envelopes a_k = max_ol · sigmoid(z_k) (max_ol in z's dtype)."""
+    return max_ol * torch.sigmoid(z)
+
+
+def render_fm(f0_samples: Tensor, envelopes: Tensor, patch: Patch | str, max_ol: float,
+              ratios=None, sample_rate: int = SAMPLE_RATE, initial_phase: Tensor | None = None,
               return_phase: bool = False):
-    """FM audio [B, N] from sample-rate f0 [B, N] (Hz) and envelopes [B, N, K] (amplitudes a_k)."""
+    """FM audio [B, N] from sample-rate f0 [B, N] (Hz) and envelopes [B, N, K] (amplitudes a_k).
+
+    ``initial_phase`` [B, K] continues from a previous block's last phase, which ``return_phase``
+    returns as (audio, last phase).
+    """
     patch = get_patch(patch)
     if envelopes.shape[-1] != patch.n_ops:
         raise ValueError(f"patch {patch.name!r} has {patch.n_ops} operators, got {envelopes.shape[-1]} envelopes")
@@ -80,12 +221,14 @@ def render_fm(f0_samples: torch.Tensor, envelopes: torch.Tensor, patch: Patch | 
         raise ValueError(f"f0 {tuple(f0_samples.shape)} and envelopes {tuple(envelopes.shape)} differ in length")
     ratios = patch.ratios if ratios is None else ratios
     phases, last = accumulate_phase(f0_samples, ratios, sample_rate, initial_phase)
-    outs = fm_operators(phases, envelopes, patch)
-    audio = sum(outs[c] for c in patch.carriers) / max_ol
+    order, modulators, carriers = operator_graph(patch)
+    dtype, device = envelopes.dtype, envelopes.device
+    outs = fm_operators(phases.unbind(-1), envelopes.unbind(-1), order, modulators, constant(TWO_PI, dtype, device))
+    audio = mix_carriers(outs, carriers, constant(max_ol, dtype, device))
     return (audio, last) if return_phase else audio
 
 
-def check_f0(f0_hz: torch.Tensor, name: str = "f0"):
+def check_f0(f0_hz: Tensor, name: str = "f0"):
     """Reject f0 that the synth cannot play: NaN, infinite, zero or negative."""
     if not torch.isfinite(f0_hz).all():
         raise ValueError(f"{name} contains NaN or infinite values")
@@ -133,13 +276,13 @@ class FMSynth(nn.Module):
     def n_ops(self) -> int:
         return self.patch.n_ops
 
-    def get_controls(self, z: torch.Tensor) -> torch.Tensor:
+    def get_controls(self, z: Tensor) -> Tensor:
         """Decoder outputs z [B, T, K] → envelopes a_k = max_ol · sigmoid(z_k)."""
         if z.shape[-1] != self.n_ops:
             raise ValueError(f"patch {self.patch.name!r} needs {self.n_ops} envelope channels, got {z.shape[-1]}")
-        return self.max_ol * torch.sigmoid(z)
+        return fm_envelopes(z, constant(self.max_ol, z.dtype, z.device))
 
-    def get_signal(self, f0_hz: torch.Tensor, envelopes: torch.Tensor, ratios=None, env_gain=None) -> torch.Tensor:
+    def get_signal(self, f0_hz: Tensor, envelopes: Tensor, ratios=None, env_gain=None) -> Tensor:
         """Frame-rate f0 [B, T] and envelopes [B, T, K] → audio [B, T·hop].
 
         ``ratios`` replaces the patch's ratios and ``env_gain`` (K gains) scales each operator's
@@ -158,7 +301,7 @@ class FMSynth(nn.Module):
         return self.get_signal(f0_hz, self.get_controls(z), ratios, env_gain)
 
 
-def apply_env_gain(envelopes: torch.Tensor, env_gain, n_ops: int) -> torch.Tensor:
+def apply_env_gain(envelopes: Tensor, env_gain, n_ops: int) -> Tensor:
     if env_gain is None:
         return envelopes
     check_env_gain(env_gain, n_ops)

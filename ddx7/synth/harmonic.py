@@ -4,7 +4,8 @@ Harmonic bank:  x_h[n] = Σ_h A[n] c_h[n] sin(h φ[n]),  c_h = 0 where h·f0 ≥
 Filtered noise: uniform noise, each hop filtered by a linear-phase FIR designed by frequency
 sampling from 65 band magnitudes (inverse real FFT, Hann window), overlap-added.
 The noise path is causal: its FIR delay (half the filter) is not compensated, so streaming needs
-no look-ahead; it lags the harmonics by 4 ms.
+no look-ahead; it lags the harmonics by half the filter (64 samples, 4 ms, with 65 bands).
+StreamingHpN (ddx7/stream.py) renders block by block with these same functions.
 """
 
 from __future__ import annotations
@@ -39,9 +40,20 @@ def render_harmonics(f0_samples: torch.Tensor, amps_samples: torch.Tensor, sampl
                      initial_phase: torch.Tensor | None = None, return_phase: bool = False):
     """Sum of harmonics: f0 [B, N] Hz, amplitudes [B, N, H] → audio [B, N]."""
     phase, last = accumulate_phase(f0_samples, [1.0], sample_rate, initial_phase)
-    harmonics = torch.arange(1, amps_samples.shape[-1] + 1, dtype=phase.dtype, device=phase.device)
-    audio = (amps_samples * torch.sin(phase * harmonics)).sum(-1)
+    audio = harmonic_bank(phase, amps_samples)
     return (audio, last) if return_phase else audio
+
+
+def harmonic_bank(phase: torch.Tensor, amps_samples: torch.Tensor) -> torch.Tensor:
+    """Σ_h A_h sin(h φ): the fundamental's wrapped phase [B, N, 1], amplitudes [B, N, H] → [B, N]."""
+    harmonics = torch.arange(1, amps_samples.shape[-1] + 1, dtype=phase.dtype, device=phase.device)
+    return (amps_samples * torch.sin(phase * harmonics)).sum(-1)
+
+
+def uniform_noise(batch: int, frames: int, hop: int = HOP, generator: torch.Generator | None = None,
+                  device=None) -> torch.Tensor:
+    """The noise path's source: uniform in [−1, 1), [B, T, hop]."""
+    return torch.rand(batch, frames, hop, generator=generator, device=device) * 2 - 1
 
 
 def noise_filters(magnitudes: torch.Tensor, ir_size: int | None = None) -> torch.Tensor:
@@ -77,6 +89,6 @@ def render_hpn(f0_hz: torch.Tensor, harm_amps: torch.Tensor, noise_mags: torch.T
     f0_s = upsample_frames(f0_hz[..., None], hop)[..., 0]
     harm = render_harmonics(f0_s, upsample_frames(harm_amps, hop), sample_rate)
     if noise is None:
-        noise = torch.rand(b, t, hop, generator=generator, device=f0_hz.device) * 2 - 1
+        noise = uniform_noise(b, t, hop, generator, f0_hz.device)
     noisy = filter_noise(noise.to(noise_mags), noise_filters(noise_mags))[:, : t * hop]
     return harm + noisy

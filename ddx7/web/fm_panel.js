@@ -5,13 +5,19 @@
  * network, works from file://. The library is defined once per page (window.ddx7Panel); every
  * panel is mounted with window.ddx7Panel.mount(id, data) and is independent of the others.
  *
- * Same equations as ddx7 (FMSynth.get_signal):
- *   frames → samples: x[i·hop + j] = x[i−1] + (x[i] − x[i−1])·(j+1)/hop, frame −1 = frame 0
+ * A copy, in JavaScript, of the synth in ddx7/synth/fm.py (FMSynth.get_signal); change both together:
+ *   frames → samples (upsampleF0, renderFM's envelopes; original: upsample_frames):
+ *     x[i·hop + j] = x[i−1] + (x[i] − x[i−1])·(j+1)/hop, frame −1 = frame 0
  *     (f0 is ramped with float32 rounding like torch does on float32 tensors, so the phase
  *      accumulates in lock-step with Python);
- *   φ_k[n] = (r_k · Σ_{m≤n} 2π f0[m]/fs) mod 2π   (float64, sequential sum);
- *   y_k = a_k · sin(φ_k + 2π Σ_{j→k} y_j), operators in topological order;
- *   x = Σ_carriers y_c / max_ol;  optional reverb: x ⊛ h (h = model's impulse response), cut to N.
+ *   φ_k[n] = (r_k · Σ_{m≤n} 2π f0[m]/fs) mod 2π   (baseOmega; original: phase_sum, wrap_phase;
+ *     float64, sequential sum);
+ *   y_k = a_k · sin(φ_k + 2π Σ_{j→k} y_j), operators in topological order (original: fm_operators);
+ *   x = Σ_carriers y_c / max_ol (original: mix_carriers);
+ *   optional reverb: x ⊛ h (h = model's impulse response), cut to N (convolve; original:
+ *     ddx7/models/reverb.py fft_convolve).
+ * tests/test_web_panel.py (test_js_fm_equals_python, every patch; test_reverb_equals_python) renders
+ * both in headless Chromium and compares them sample for sample.
  *
  * Test/automation API: window.ddx7Panels[id] = {ready, render(s), renderOffline(s, opts),
  *   settings(), set(s), play(kind), stop(), data}; s = {ratios: [K], envGain: [K], reverb: bool}.

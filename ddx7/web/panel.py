@@ -10,7 +10,7 @@ controls with the equations of :mod:`ddx7.synth.fm` (tested sample for sample ag
 
 Page weight (base64 in the HTML, 250 frames/s): ``precision="float32"`` costs (1 + K) · 1333 bytes per
 second of excerpt (K operators: 9.3 KB/s for 6, 4.0 KB/s for 2), ``"16bit"`` (envelopes as uint16 with
-a per-operator scale) (2 + K) · 667 B/s (5.3 KB/s for 6). Fixed: ~25 KB of JS + CSS per panel, the
+a per-operator scale) (2 + K) · 667 B/s (5.3 KB/s for 6). Fixed: ~39 KB of JS + CSS per panel, the
 reverb impulse response (1 s: 85 KB float32, 43 KB 16-bit, less after trimming its silent end),
 and ``original_audio`` 43 KB/s (int16 PCM).
 """
