@@ -30,7 +30,7 @@ all: test book
 
 help:
 	@echo "make book     execute the notebooks (PROFILE=$(PROFILE)) and build _build/html/index.html"
-	@echo "make test     run the test suite"
+	@echo "make test     lint with ruff, then run the test suite"
 	@echo "make venv     create/update $(VENV) (pip + apt packages); make vendor: JS into _vendor/"
 	@echo "make clean    remove build outputs;  make distclean: also $(VENV) and _vendor"
 
@@ -95,10 +95,9 @@ test: venv lint
 	@rc=0; $(PYTHON) -m pytest -q tests || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "[test] no tests collected"; exit 0; fi; exit $$rc
 
-# ruff: lint and format check of the package and the tests (settings in pyproject.toml).
+# ruff lint of the package and the tests (settings in pyproject.toml).
 lint: venv
 	$(VENV)/bin/ruff check ddx7 tests
-	$(VENV)/bin/ruff format --check ddx7 tests
 
 # `ddx7 book` (ddx7/cli/book.py, on ddx7/book.py): papermill, then jupyter-book.
 book: venv vendor

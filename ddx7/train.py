@@ -56,7 +56,8 @@ class Split:
     def __post_init__(self):
         n, t = self.f0_hz.shape
         if self.loudness_db.shape != (n, t) or self.audio.shape != (n, t * HOP):
-            raise ValueError(f"inconsistent split shapes: audio {tuple(self.audio.shape)}, f0 {tuple(self.f0_hz.shape)}, "
+            raise ValueError(f"inconsistent split shapes: audio {tuple(self.audio.shape)}, "
+                             f"f0 {tuple(self.f0_hz.shape)}, "
                              f"loudness {tuple(self.loudness_db.shape)}")
         if n == 0:
             raise ValueError("split has no excerpts")
@@ -133,7 +134,8 @@ class Trainer:
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"]).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc["lr"])
-        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, self.tc["lr_decay"] ** (1 / self.tc["lr_decay_steps"]))
+        gamma = self.tc["lr_decay"] ** (1 / self.tc["lr_decay_steps"])
+        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma)
         self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
         self.step = 0
         self.best = math.inf
@@ -161,7 +163,8 @@ class Trainer:
             "config": self.model.config, "run_config": self.cfg, "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step,
             "best_valid": self.best, "rows": self.rows, "wall_s": self.wall, "rng": rng,
-            "manifest_hash": self.data.manifest_hash, "extractor": self.data.extractor, "finished": self.step >= self.tc["steps"],
+            "manifest_hash": self.data.manifest_hash, "extractor": self.data.extractor,
+            "finished": self.step >= self.tc["steps"],
             "world_size": self.world,
         }
 

@@ -142,7 +142,8 @@ def page_with_panels(tmp_path_factory):
         panels[patch] = intervention_panel(f0, env, patch, "2pi", title=patch)
     html = "\n".join(p.html for p in panels.values())
     path = tmp_path_factory.mktemp("web") / "panels.html"
-    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body>{html}</body></html>")
+    head = "<head><meta charset='utf-8'><title>t</title></head>"
+    path.write_text(f"<!DOCTYPE html><html>{head}<body>{html}</body></html>")
     messages = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -151,7 +152,8 @@ def page_with_panels(tmp_path_factory):
         page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
         page.goto(path.resolve().as_uri())
         ids = [p.element_id for p in panels.values()]
-        page.wait_for_function(f"{ids!r}.every(id => window.ddx7Panels[id] && window.ddx7Panels[id].ready)", timeout=15000)
+        ready = f"{ids!r}.every(id => window.ddx7Panels[id] && window.ddx7Panels[id].ready)"
+        page.wait_for_function(ready, timeout=15000)
         yield page, panels, messages
         browser.close()
 
@@ -165,7 +167,8 @@ def js_render(page, panel, settings=None, offline_opts=None) -> np.ndarray:
     if offline_opts is None:
         b64 = page.evaluate(f"window.ddx7Panel.toBase64({p}.render({s}))")
     else:
-        b64 = page.evaluate(f"{p}.renderOffline({s}, {json.dumps(offline_opts)}).then(x => window.ddx7Panel.toBase64(x))")
+        render = f"{p}.renderOffline({s}, {json.dumps(offline_opts)})"
+        b64 = page.evaluate(f"{render}.then(x => window.ddx7Panel.toBase64(x))")
     return np.frombuffer(base64.b64decode(b64), "<f4").astype(np.float64)
 
 
@@ -278,8 +281,9 @@ def test_presets_and_independence(page_with_panels):
     assert sa["envGain"] == modulator_gains("violin-6osc", 2.0) and sa["ratios"] == [1, 1, 1, 1, 3, 14]
     assert page.evaluate(f"window.ddx7Panels['{b.element_id}'].settings()") == before_b  # other panel untouched
     page.click(f"#{b.element_id} [data-role=preset]:has-text('Trumpet')")
-    assert page.evaluate(f"window.ddx7Panels['{b.element_id}'].settings()")["ratios"] == pytest.approx([1, math.sqrt(2)])
-    assert page.evaluate(f"window.ddx7Panels['{a.element_id}'].settings()")["envGain"] == modulator_gains("violin-6osc", 2.0)
+    settings = "window.ddx7Panels['{}'].settings()"
+    assert page.evaluate(settings.format(b.element_id))["ratios"] == pytest.approx([1, math.sqrt(2)])
+    assert page.evaluate(settings.format(a.element_id))["envGain"] == modulator_gains("violin-6osc", 2.0)
     for p in (a, b):
         page.click(f"#{p.element_id} [data-role=preset]:has-text('Reset')")
 

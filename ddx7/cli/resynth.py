@@ -11,7 +11,8 @@ def add_recording_arguments(p):
     p.add_argument("input", help="a recording (any format and rate soundfile or audioread reads)")
     p.add_argument("--run", help="run name (see `ddx7 runs`)")
     p.add_argument("--checkpoint", help="a checkpoint file (as written by `ddx7 train`) instead of --run")
-    p.add_argument("--profile", default=None, help="whose trained model to use with --run (default: full, quick, smoke)")
+    p.add_argument("--profile", default=None,
+                   help="whose trained model to use with --run (default: full, quick, smoke)")
     p.add_argument("--ratios", help="new FM ratios, one per operator, e.g. 1,3,1,3,3,14")
     p.add_argument("--env-gain", help="envelope gain per operator, e.g. 1,2,2,2,2,2")
     p.add_argument("-o", "--output", required=True, help="the result: .wav, .flac, .ogg, .mp3 or .aiff (not the input)")

@@ -181,7 +181,7 @@ def read_audio_blocks(path, sr: int = SAMPLE_RATE, block: int = 1 << 16):
         except Exception as err_lr:  # noqa: BLE001
             raise _open_error(path, err_sf, err_lr) from None
         if mono.size == 0 or not np.all(np.isfinite(mono)):
-            raise DataError(f"{path}: empty audio or NaN/infinite samples")
+            raise DataError(f"{path}: empty audio or NaN/infinite samples") from None
         out = resample(mono, file_sr, sr)
         return iter([out[i:i + block] for i in range(0, len(out), block)]), file_sr, channels
     if info.frames == 0:

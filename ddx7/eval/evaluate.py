@@ -158,7 +158,8 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
         write_audio(out / entry["resynth"], np.clip(resynth[i], -1, 1), SAMPLE_RATE)
         if intervention is not None:
             entry["intervened"] = f"audio/{i:03d}_intervened.wav"
-            write_audio(out / entry["intervened"], np.clip(intervened[j] / max(1.0, np.abs(intervened[j]).max()), -1, 1),
+            peak = max(1.0, np.abs(intervened[j]).max())
+            write_audio(out / entry["intervened"], np.clip(intervened[j] / peak, -1, 1),
                       SAMPLE_RATE)
         clips.append(entry)
     metrics["clips"] = clips

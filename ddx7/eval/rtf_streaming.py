@@ -106,7 +106,8 @@ def streaming_rtf(variants=VARIANTS, latencies=LATENCIES_MS, seconds: float = 60
         for latency in tqdm(latencies, desc="rtf (streaming)", disable=not progress):
             frames = latency * SAMPLE_RATE / 1000 / HOP
             if frames < 1 or frames != int(frames):
-                raise ValueError(f"latency {latency} ms is not a whole number of {1000 * HOP / SAMPLE_RATE:g} ms frames")
+                frame_ms = 1000 * HOP / SAMPLE_RATE
+                raise ValueError(f"latency {latency} ms is not a whole number of {frame_ms:g} ms frames")
             frames = int(frames)
             warmup_blocks = max(5, int(np.ceil(WARMUP_S * FRAME_RATE / frames)))
             n_blocks = warmup_blocks + max(1, int(round(seconds * FRAME_RATE / frames)))

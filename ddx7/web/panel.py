@@ -85,7 +85,8 @@ def _decode(spec: dict) -> np.ndarray:
     if spec["dtype"] == "f32":
         a = np.frombuffer(raw, "<f4").astype(np.float64)
     elif spec["dtype"] == "u16":
-        a = np.frombuffer(raw, "<u2").astype(np.float64).reshape(-1, len(spec["scale"])) / 65535 * np.array(spec["scale"])
+        scale = np.array(spec["scale"])
+        a = np.frombuffer(raw, "<u2").astype(np.float64).reshape(-1, len(scale)) / 65535 * scale
     else:
         a = np.frombuffer(raw, "<i2").astype(np.float64) / 32767 * spec["scale"]
     return a.reshape(spec["shape"])
@@ -112,7 +113,8 @@ def paper_presets(patch: Patch | str) -> list[dict]:
     for inst, label in (("violin", "Violin: ratios 1→3"), ("flute", "Flute: mod. envelopes ×2"),
                         ("trumpet", "Trumpet: ratio →√2")):
         iv = paper_intervention(inst, patch)
-        changes = [f"OP{k + 1} ratio {r0:g} → {r1:.4g}" for k, (r0, r1) in enumerate(zip(patch.ratios, iv.ratios or patch.ratios))
+        new_ratios = iv.ratios or patch.ratios
+        changes = [f"OP{k + 1} ratio {r0:g} → {r1:.4g}" for k, (r0, r1) in enumerate(zip(patch.ratios, new_ratios))
                    if not math.isclose(r0, r1)]
         changes += [f"OP{k + 1} envelope × {g:g}" for k, g in enumerate(iv.env_gain or []) if g != 1]
         out.append({"label": label, "help": f"The paper's {inst} intervention (Table 2), {iv.name}: "
