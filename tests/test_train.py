@@ -94,7 +94,9 @@ def test_sample_batch_keeps_audio_aligned_with_controls():
 def test_training_lowers_the_validation_loss_and_writes_checkpoints(tmp_path):
     cfg = run_config("violin-2osc-imax2", "smoke")
     cfg["model"]["dropout"] = 0.0
-    cfg["train"].update(steps=40, batch_size=4, excerpt_frames=60, valid_every=20, checkpoint_every=20, log_every=5,
+    # 80 steps: at 40 the ratio sits at 0.79-0.86 depending on float rounding alone (a different but
+    # equal-to-1e-7 loss gradient tipped it), at 80 it is 0.68-0.76 for every variant measured
+    cfg["train"].update(steps=80, batch_size=4, excerpt_frames=60, valid_every=40, checkpoint_every=40, log_every=5,
                         lr=3e-3)
     data = Dataset(tone_split(6), tone_split(3, seed=1), "m")
     trainer = Trainer(cfg, data, tmp_path, device="cpu", progress=False)
@@ -102,7 +104,7 @@ def test_training_lowers_the_validation_loss_and_writes_checkpoints(tmp_path):
     summary = trainer.run()
     assert summary["finished"] and summary["best_valid"] < 0.8 * before
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
-    assert [r["step"] for r in rows if r["split"] == "valid"] == ["20", "40"]
+    assert [r["step"] for r in rows if r["split"] == "valid"] == ["40", "80"]
     model, ckpt = load_model(tmp_path / "best.pt")
     assert ckpt["manifest_hash"] == "m" and ckpt["run_config"]["name"] == "violin-2osc-imax2"
 

@@ -1,4 +1,5 @@
-"""``ddx7 bench rtf``: Table 5 by the paper's procedure, and (with ``--streaming``) the streaming renderer."""
+"""``ddx7 bench rtf``: Table 5 by the paper's procedure, and (with ``--streaming``) the streaming renderer;
+``ddx7 bench train``: a training step's parts, ours beside a straightforward one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ def add_parser(sub):
     p.add_argument("--streaming", action="store_true", help="also benchmark the streaming renderer")
     p.add_argument("--results", default="results")
     p.set_defaults(func=cmd_rtf)
+    p = bsub.add_parser("train", help="time a training step's parts: ours beside a straightforward one")
+    p.add_argument("--model", choices=("ddx7", "hpn"), default="ddx7",
+                   help="ddx7: violin-6osc, Imax 2; hpn: the GRU-512 baseline (ignored with --run)")
+    p.add_argument("--run", help="take the model and loss from this run's config (see `ddx7 runs`)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seconds", type=float, default=4.0, help="excerpt length")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=cmd_train)
 
 
 def cmd_rtf(args):
@@ -30,3 +40,11 @@ def cmd_rtf(args):
         print(table.to_string(index=False))
     if args.streaming:
         run_streaming_benchmark(args.profile, Path(args.results) / args.profile, threads=args.threads)
+
+
+def cmd_train(args):
+    # here, not at the top: it imports pandas, and every command (and `ddx7 --help`) imports this module
+    from ..eval.bench_train import format_train_bench, run_train_bench
+
+    bench = run_train_bench(args.model, args.batch, args.seconds, args.run, args.threads, args.repeats)
+    print(format_train_bench(bench))

@@ -1,0 +1,42 @@
+"""``ddx7 bench train`` at a tiny size: the table's shape and the two steps' losses (no timing asserted)."""
+
+import math
+
+import pytest
+import torch
+
+from ddx7.eval.bench_train import PARTS, decoder_flops, format_train_bench, our_step, run_train_bench
+from ddx7.models import DDX7, HpN
+
+
+@pytest.mark.parametrize("model", ["ddx7", "hpn"])
+def test_bench_train_table(model):
+    bench = run_train_bench(model, batch=1, seconds=0.25, repeats=1, matmul_size=256)
+    assert list(bench.steps.columns) == ["part", "ours_ms", "straightforward_ms", "speedup"]
+    assert list(bench.steps["part"]) == [*PARTS, "step"]
+    assert (bench.steps.drop(index=2)[["ours_ms", "straightforward_ms"]] > 0).all().all()
+    assert bench.steps.loc[2, "ours_ms"] > 0 and math.isnan(bench.steps.loc[2, "straightforward_ms"])  # no reverb
+    assert list(bench.rates.columns) == ["ours", "straightforward"] and (bench.rates > 0).all().all()
+    assert set(bench.losses) == {"ours", "straightforward"}
+    assert all(math.isfinite(v) and v > 0 for v in bench.losses.values())
+    assert torch.get_num_threads() >= 1 and "thread(s)" in format_train_bench(bench)
+
+
+@pytest.mark.parametrize("model", [DDX7("violin-6osc", 2.0), HpN()], ids=["ddx7", "hpn"])
+def test_our_step_parts_are_the_models_forward(model):
+    """The timed parts compose to the model's forward (same dropout masks and noise under one seed)."""
+    step = our_step(model.config)
+    step.model.load_state_dict(model.state_dict())
+    f0, loudness = torch.full((1, 40), 220.0), torch.full((1, 40), -30.0)
+    torch.manual_seed(0)
+    expected = step.model(f0, loudness)
+    torch.manual_seed(0)
+    audio = step.reverb(step.synth(f0, step.decoder(f0, loudness)))
+    torch.testing.assert_close(audio, expected)
+
+
+def test_decoder_flops_counts_the_tcn_convs():
+    model = DDX7("violin-6osc", 2.0)
+    per_frame = sum(2 * m.in_channels * m.out_channels * m.kernel_size[0]
+                    for m in model.decoder.modules() if isinstance(m, torch.nn.Conv1d))
+    assert decoder_flops(model.decoder, 10, 3) == 30 * per_frame
