@@ -136,24 +136,13 @@ def read_audio(path, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, int, int]:
 
     Uses soundfile (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, ...) and falls back to librosa's
     audioread backend (e.g. m4a with ffmpeg installed). Raises DataError naming the file.
+    The whole of :func:`read_audio_blocks` (the same samples as a one-shot read and resampling).
     """
-    path = check_input_file(path)
-    try:
-        import soundfile as sf
-
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-        channels = data.shape[1]
-        mono = data.mean(axis=1)
-    except Exception as err_sf:  # noqa: BLE001 - try the second backend, then report both
-        try:
-            mono, file_sr, channels = _read_audioread(path)
-        except Exception as err_lr:  # noqa: BLE001
-            raise _open_error(path, err_sf, err_lr) from None
-    if mono.size == 0:
+    blocks, file_sr, channels = read_audio_blocks(path, sr)
+    mono = list(blocks)
+    if not mono:
         raise DataError(f"{path}: empty audio (no samples)")
-    if not np.all(np.isfinite(mono)):
-        raise DataError(f"{path}: audio contains NaN or infinite samples")
-    return resample(mono, int(file_sr), sr), int(file_sr), int(channels)
+    return np.concatenate(mono), file_sr, channels
 
 
 def _read_audioread(path):
@@ -167,9 +156,10 @@ def _read_audioread(path):
 
 
 def read_audio_blocks(path, sr: int = SAMPLE_RATE, block: int = 1 << 16):
-    """Like :func:`read_audio`, in bounded memory: (iterator of mono float32 blocks at ``sr``,
-    original rate, channels). Resampling is soxr's streaming resampler, which gives the same
-    samples as the one-shot call. Formats only audioread decodes are read whole (no block API)."""
+    """Any common audio file in bounded memory: (iterator of mono float32 blocks at ``sr``,
+    original rate, channels); checks as in :func:`check_input_file`, DataError naming the file.
+    Resampling is soxr's streaming resampler, which gives the same samples as the one-shot call.
+    Formats only audioread decodes are read whole (no block API)."""
     import soundfile as sf
 
     path = check_input_file(path)
@@ -180,8 +170,10 @@ def read_audio_blocks(path, sr: int = SAMPLE_RATE, block: int = 1 << 16):
             mono, file_sr, channels = _read_audioread(path)
         except Exception as err_lr:  # noqa: BLE001
             raise _open_error(path, err_sf, err_lr) from None
-        if mono.size == 0 or not np.all(np.isfinite(mono)):
-            raise DataError(f"{path}: empty audio or NaN/infinite samples") from None
+        if mono.size == 0:
+            raise DataError(f"{path}: empty audio (no samples)") from None
+        if not np.all(np.isfinite(mono)):
+            raise DataError(f"{path}: audio contains NaN or infinite samples") from None
         out = resample(mono, file_sr, sr)
         return iter([out[i:i + block] for i in range(0, len(out), block)]), file_sr, channels
     if info.frames == 0:
