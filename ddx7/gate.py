@@ -36,6 +36,12 @@ WINDOW = 1024
 CLOSED = 1e-3  # -60 dB: from here the gain snaps to 0 (after 0.35 s of release)
 
 
+def rms_db(windows: np.ndarray) -> np.ndarray:
+    """Level of each row of ``windows`` [frames, samples]: RMS in dBFS (float64 sums; −300 for zeros)."""
+    power = np.square(windows, dtype=np.float64).mean(axis=1)
+    return 10.0 * np.log10(np.maximum(power, 1e-30))
+
+
 class SilenceGate:
     """``gate(input_block, output_block) -> gated output_block`` for blocks of whole frames."""
 
@@ -63,8 +69,7 @@ class SilenceGate:
         self.history = buf[len(buf) - len(self.history):]
         ends = np.arange(1, k + 1) * self.hop + len(buf) - len(block)
         windows = np.lib.stride_tricks.sliding_window_view(buf, self.window)[ends - self.window]
-        power = np.square(windows, dtype=np.float64).mean(axis=1)
-        return 10.0 * np.log10(np.maximum(power, 1e-30))
+        return rms_db(windows)
 
     def gains(self, block) -> np.ndarray:
         """Per-frame gains [k] for an input block of k frames."""

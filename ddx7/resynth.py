@@ -34,7 +34,6 @@ from .checkpoints import load_model, run_dir
 from .data.audio import read_audio_blocks
 from .data.features import extract_f0, features_in_chunks, loudness_db
 from .gate import SilenceGate
-from .models import DDX7
 from .stream import make_streamer
 from .synth.fm import check_env_gain, check_ratios
 
@@ -94,27 +93,21 @@ def fill_unvoiced(f0: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     return f0[last].astype(np.float32)
 
 
-def check_voiced(voiced: np.ndarray, name: str):
-    if len(voiced) == 0 or voiced.mean() < MIN_VOICED_FRACTION:
-        share = 100 * voiced.mean() if len(voiced) else 0.0
-        raise ValueError(f"{name}: no pitched sound found ({share:.1f} % of frames voiced; "
+def check_voiced(share: float, name: str):
+    """Refuse an input whose share of voiced frames says it has no usable pitch."""
+    if not share >= MIN_VOICED_FRACTION:  # also for NaN: no frames
+        raise ValueError(f"{name}: no pitched sound found ({100 * share:.1f} % of frames voiced; "
                          f"need {100 * MIN_VOICED_FRACTION:.0f} %)")
-
-
-def raw_features(audio: np.ndarray, extractor: str = "pyin"):
-    """(f0_hz, loudness_db, periodicity) per frame of mono 16 kHz audio, as extracted (unvoiced
-    frames keep the extractor's guess)."""
-    with warnings.catch_warnings():  # librosa's notes on short windows: our own checks speak instead
-        warnings.simplefilter("ignore")
-        f0, periodicity = extract_f0(audio, method=extractor)
-        return f0, loudness_db(audio).astype(np.float32), periodicity
 
 
 def features(audio: np.ndarray, extractor: str = "pyin", name: str = "input"):
     """(f0_hz, loudness_db, periodicity) per frame for mono 16 kHz audio, unvoiced frames filled."""
-    f0, ld, periodicity = raw_features(audio, extractor)
+    with warnings.catch_warnings():  # librosa's notes on short windows: our own checks speak instead
+        warnings.simplefilter("ignore")
+        f0, periodicity = extract_f0(audio, method=extractor)
+        ld = loudness_db(audio).astype(np.float32)
     voiced = periodicity >= VOICED_PERIODICITY
-    check_voiced(voiced, name)
+    check_voiced(float(voiced.mean()) if len(voiced) else 0.0, name)
     return fill_unvoiced(f0, voiced), ld, periodicity
 
 
@@ -187,7 +180,7 @@ def chunked_features(recording: Input, extractor: str, progress: bool | None = N
     return f0, ld, per
 
 
-def finish_output(rendered, output, recording: Input | None = None) -> dict:
+def finish_output(rendered, output) -> dict:
     """Scale a rendered spool into [-1, 1] if it peaks above 1 and write it (atomically) or return it."""
     peak = rendered.peak
     scale = 0.99 / peak if peak > 1.0 else 1.0
@@ -197,19 +190,6 @@ def finish_output(rendered, output, recording: Input | None = None) -> dict:
     else:
         info["audio"] = rendered.array() * np.float32(scale)
     return info
-
-
-@torch.no_grad()
-def resynthesize(model, f0_hz: np.ndarray, loudness_db: np.ndarray, pitch_shift: float = 0.0,
-                 loudness_shift: float = 0.0, ratios=None, env_gain=None) -> np.ndarray:
-    """Render frame-rate controls through a model (offline, in one pass), with pitch/loudness shifts
-    and FM interventions."""
-    f0 = torch.as_tensor(f0_hz, dtype=torch.float32)[None] * 2 ** (pitch_shift / 12)
-    ld = (torch.as_tensor(loudness_db, dtype=torch.float32)[None] + loudness_shift).clamp(-80.0, 0.0)
-    if (ratios is not None or env_gain is not None) and not isinstance(model, DDX7):
-        raise ValueError("--ratios and --env-gain are FM interventions: they need a DDX7 run, not HpN")
-    extra = {"ratios": ratios, "env_gain": env_gain} if isinstance(model, DDX7) else {}
-    return model(f0, ld, **extra)[0].numpy()
 
 
 def resynth_file(path, *, model: ModelChoice, output=None, extractor: str | None = None, pitch_shift: float = 0.0,
@@ -237,7 +217,7 @@ def resynth_file(path, *, model: ModelChoice, output=None, extractor: str | None
         extractor = extractor or ckpt.get("extractor") or "pyin"
         f0, ld, periodicity = chunked_features(recording, extractor, progress)
         voiced = periodicity >= VOICED_PERIODICITY
-        check_voiced(voiced, str(path))
+        check_voiced(float(voiced.mean()), str(path))
         check_pitch_range(f0, voiced, pitch_shift)
         f0 = fill_unvoiced(f0, voiced) * np.float32(2 ** (pitch_shift / 12))
         ld = np.clip(ld + np.float32(loudness_shift), -80.0, 0.0).astype(np.float32)

@@ -19,12 +19,12 @@ from . import FRAME_RATE, HOP, SAMPLE_RATE
 from .audio_io import Spool, check_output
 from .checkpoints import load_model
 from .data.features import CausalFeatures, yin_periodicity
-from .gate import THRESHOLD_DBFS, SilenceGate
+from .gate import THRESHOLD_DBFS, SilenceGate, rms_db
 from .resynth import (
-    MIN_VOICED_FRACTION,
     VOICED_PERIODICITY,
     Input,
     ModelChoice,
+    check_voiced,
     chunked_features,
     fill_unvoiced,
     finish_output,
@@ -63,8 +63,7 @@ def voiced_fraction(recording, chunk_frames: int = 30 * FRAME_RATE) -> float:
         if len(per) == 0:
             continue
         frames = np.lib.stride_tricks.sliding_window_view(x, 1024)[::hop][: len(per)]
-        level = 10 * np.log10(np.maximum(np.square(frames, dtype=np.float64).mean(1), 1e-30))
-        voiced += int(((per >= VOICED_PERIODICITY) & (level > THRESHOLD_DBFS)).sum())
+        voiced += int(((per >= VOICED_PERIODICITY) & (rms_db(frames) > THRESHOLD_DBFS)).sum())
         total += len(per)
     return voiced / max(total, 1)
 
@@ -105,23 +104,20 @@ def stream_file(path, *, model: ModelChoice, output=None, block_ms: float = 4.0,
                 info.update(finish_output(rendered, output), rtf=0.0,
                             note=f"silent input ({level}): silent output, the model was not run")
             return info
-        share = voiced_fraction(recording)
-        if share < MIN_VOICED_FRACTION:
-            raise ValueError(f"{path}: no pitched sound found ({100 * share:.1f} % of frames voiced; "
-                             f"need {100 * MIN_VOICED_FRACTION:.0f} %)")
+        check_voiced(voiced_fraction(recording), str(path))
         if features == "offline":
             f0_all, ld_all, per = chunked_features(recording, extractor, progress)
             f0_all = fill_unvoiced(f0_all, per >= VOICED_PERIODICITY)
             info["added_latency_ms"] = 1000 * 1024 / SAMPLE_RATE  # centred 2048-point loudness looks 1024 samples ahead
             info["note"] = f"precomputed centred features ({extractor} f0, 2048-point loudness): not causal"
-            source = lambda start, stop: (f0_all[start:stop], ld_all[start:stop])  # noqa: E731
+            source = lambda start, stop, x: (f0_all[start:stop], ld_all[start:stop])  # noqa: E731
         else:
             extractor_fn = CausalFeatures()
             extractor_fn(np.zeros(k * HOP, np.float32))  # warm-up (librosa's first call imports and caches)
             extractor_fn.reset()
             info["added_latency_ms"] = 0.0
             info["feature_lag_ms"] = extractor_fn.lag_ms()
-            source = lambda start, stop: extractor_fn(recording.read(start * HOP, stop * HOP))  # noqa: E731
+            source = lambda start, stop, x: extractor_fn(x)  # noqa: E731
         with torch.inference_mode():  # warm-up (TorchScript optimises on its first calls), then a fresh stream
             for _ in range(3):
                 streamer.process(torch.full((1, k), 220.0), torch.full((1, k), -40.0))
@@ -142,15 +138,15 @@ def stream_file(path, *, model: ModelChoice, output=None, block_ms: float = 4.0,
 
 
 def _stream_blocks(streamer, recording, k, source, gate, rendered, bar) -> float:
-    """Blocks of k frames: features (``source``) → model → gate → ``rendered``; returns the seconds
-    spent in features + model + gate (reading and writing the temporary files left out)."""
+    """Blocks of k frames: features (``source(start, stop, block audio)``) → model → gate → ``rendered``;
+    returns the seconds spent in features + model + gate (reading and writing the temporary files left out)."""
     spent = 0.0
     with torch.inference_mode():
         for start in range(0, recording.frames, k):
             stop = min(start + k, recording.frames)
             x = recording.read(start * HOP, stop * HOP)
             t0 = time.perf_counter()
-            f0, ld = source(start, stop)
+            f0, ld = source(start, stop, x)
             block = streamer.process(torch.from_numpy(np.ascontiguousarray(f0))[None],
                                      torch.from_numpy(np.ascontiguousarray(ld))[None])
             y = gate(x, block[0].numpy())
