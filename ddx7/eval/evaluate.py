@@ -77,7 +77,6 @@ def training_stats(run_path: Path, best: dict) -> dict:
 
 
 def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir, key, vggish_weights=None) -> dict:
-
     out = {}
     for name in embeddings:
         kwargs = {"vggish_weights": vggish_weights} if name == "vggish" else {}
@@ -94,7 +93,6 @@ def fad_metrics(original: np.ndarray, resynth: np.ndarray, embeddings, cache_dir
 
 def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness, resynth, extractor,
                            voiced_threshold: float, max_excerpts: int = 12) -> dict:
-
     idx = chosen_indices(len(resynth), max_excerpts)
     f0_hat, _ = extract_f0(resynth[idx], method=extractor)
     voiced = original_periodicity[idx] >= voiced_threshold
@@ -108,7 +106,6 @@ def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness,
 def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None, results_root="results",
                  embeddings=DEFAULT_EMBEDDINGS, vggish_weights=None, n_clips: int = 3, ship_model: bool = True,
                  progress: bool = True) -> dict:
-
     t0 = time.perf_counter()
     cfg = run_config(name, profile)
     instrument = cfg["data"]["instrument"]
@@ -159,8 +156,7 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
         if intervention is not None:
             entry["intervened"] = f"audio/{i:03d}_intervened.wav"
             peak = max(1.0, np.abs(intervened[j]).max())
-            write_audio(out / entry["intervened"], np.clip(intervened[j] / peak, -1, 1),
-                      SAMPLE_RATE)
+            write_audio(out / entry["intervened"], np.clip(intervened[j] / peak, -1, 1), SAMPLE_RATE)
         clips.append(entry)
     metrics["clips"] = clips
     if intervention is not None:
