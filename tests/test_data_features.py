@@ -90,3 +90,22 @@ def test_pitch_metrics():
     assert m["frames"] == 4
     assert m["rpa"] == pytest.approx(0.5)
     assert m["rca"] == pytest.approx(0.75)  # the octave error counts for chroma
+
+
+def test_weighted_viterbi_is_deterministic_and_reads_bin_centres():
+    """CREPE's decoding must not add noise: torchcrepe's bins_to_cents dithers each bin by up to
+    ±20 cents from numpy's global RNG, which made one recording give a different f0 each time."""
+    torch = pytest.importorskip("torch")
+    from ddx7.data.features import weighted_viterbi
+
+    bins = torch.tensor([100, 100, 101, 103, 103, 103])  # steps the Viterbi path allows
+    probs = torch.full((1, 360, len(bins)), 1e-4)
+    probs[0, bins, torch.arange(len(bins))] = 1.0
+    np.random.seed(0)
+    _, f0_a = weighted_viterbi(probs)
+    _, f0_b = weighted_viterbi(probs)
+    torch.testing.assert_close(f0_a, f0_b, rtol=0, atol=0)
+    # a peak at one bin with a flat floor around it reads (almost exactly) that bin's centre:
+    # CREPE's bins are 20 cents apart, bin 0 at 1997.38 cents above 10 Hz (32.70 Hz, C1)
+    expected = 10 * 2 ** ((20 * bins.double() + 1997.3794084376191) / 1200)
+    assert np.max(np.abs(cents(f0_a[0].numpy(), expected.numpy()))) < 0.5

@@ -20,7 +20,7 @@ from .features import extract_f0, loudness_db
 from .npz import atomic_savez
 from .progress import progress_bar
 
-FEATURE_VERSION = 2  # bump when feature extraction changes (invalidates the feature cache)
+FEATURE_VERSION = 3  # bump when feature extraction changes (invalidates the feature cache)
 
 
 def feature_path(cache_dir: Path, method: str, analysis_hop: int, sha: str) -> Path:

@@ -145,6 +145,9 @@ def import_torchcrepe():
     return torchcrepe
 
 
+CREPE_CENTS_OF_BIN0 = 1997.3794084376191  # cents (re 10 Hz) of CREPE's pitch bin 0
+
+
 def weighted_viterbi(probabilities):
     """CREPE's Viterbi decoding as the original ``crepe`` package does it: the Viterbi path over
     the 360 pitch bins, then the salience-weighted mean of the cents of the 9 bins around the path
@@ -159,7 +162,10 @@ def weighted_viterbi(probabilities):
     k = torch.arange(p.shape[1], device=p.device)[None, :, None]
     window = (k - bins[:, None, :]).abs() <= 4
     w = p * window
-    cents = tc.convert.bins_to_cents(torch.arange(p.shape[1], device=p.device)).float()
+    # The bins' centres, as tc.convert.bins_to_cents without its random dither (±20 cents drawn from
+    # numpy's global RNG, which made the same audio give a different f0 on every extraction).
+    cents = (tc.CENTS_PER_BIN * torch.arange(p.shape[1], device=p.device, dtype=torch.float64)
+             + CREPE_CENTS_OF_BIN0).float()
     total = w.sum(dim=1)
     local = (w * cents[None, :, None]).sum(dim=1) / total.clamp_min(1e-12)
     path_cents = cents[bins]

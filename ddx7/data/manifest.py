@@ -15,7 +15,7 @@ from .hashing import canonical_hash
 from .progress import log
 from .splits import SPLITS
 
-DATA_VERSION = 3  # bump when the dataset a configuration produces changes (rebuilds)
+DATA_VERSION = 4  # bump when the dataset a configuration produces changes (rebuilds)
 
 _IDENTITY_KEYS = ("schema", "profile", "instrument", "source", "sample_rate", "hop",
                   "excerpt_samples", "frames", "preprocessing", "extractor", "loudness",
