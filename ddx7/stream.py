@@ -23,7 +23,7 @@ the offline functions wherever a block-wise form costs nothing (all TorchScript-
 * FM: ``synth.fm.RunningPhase`` continues the float64 phase sum exactly as the offline ``cumsum``
   runs, so every operator's phase equals the offline one bit for bit (until it is folded mod 2π,
   every ``REBASE_SAMPLES`` samples and when the ratios change); then ``fm_operators`` and
-  ``mix_carriers``, the offline operator graph. HpN: the same phase, ``harmonic_bank`` and the
+  ``mix_carriers``, the offline operator graph. HpN: the same phase, ``harmonic_frames`` and the
   noise filters of ``synth.harmonic``.
 * Reverb, re-expressed for speed (a copy of ``models.reverb.Reverb``, i.e. ``x + fft_convolve(x,
   tail)``): uniformly partitioned overlap-save convolution (partition = one hop; a 1 s tail at
@@ -69,7 +69,7 @@ from .synth.fm import (
     operator_graph,
     upsample_frames,
 )
-from .synth.harmonic import filter_noise, harmonic_bank, noise_filters, uniform_noise
+from .synth.harmonic import filter_noise, harmonic_frames, noise_filters, uniform_noise
 
 # ----------------------------------------------------------------------------- DDX7
 
@@ -362,9 +362,8 @@ class StreamingHpN:
         c = m.controls_from_heads(f0_hz, harm, noise_head)
         f0_frames, amps = c["f0_hz"][..., None], c["harmonic_amplitudes"]
         f0_s = upsample_frames(f0_frames, self.hop, self.last_f0)[..., 0]
-        amps_s = upsample_frames(amps, self.hop, self.last_amps)
+        harmonic = harmonic_frames(self.phase.advance(f0_s), amps, self.hop, self.last_amps)
         self.last_f0, self.last_amps = f0_frames[:, -1:], amps[:, -1:]
-        harmonic = harmonic_bank(self.phase.advance(f0_s), amps_s)
         if noise is None:
             noise = uniform_noise(b, k, self.hop, self.generator)
         elif noise.shape != (b, k, self.hop):

@@ -1,4 +1,5 @@
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,14 +13,15 @@ from ddx7.synth import (
     Patch,
     accumulate_phase,
     get_patch,
+    harmonic,
     modulator_gains,
     modulator_ratios,
     paper_intervention,
     parse_imax,
     upsample_frames,
 )
-from ddx7.synth.fm import RunningPhase
-from ddx7.synth.harmonic import harmonic_amplitudes, render_harmonics, render_hpn
+from ddx7.synth.fm import RunningPhase, render_fm
+from ddx7.synth.harmonic import harmonic_amplitudes, harmonic_bank, harmonic_frames, render_harmonics, render_hpn
 
 
 def constant_note(patch, imax, levels, f0, seconds=1.0, ratios=None):
@@ -87,6 +89,47 @@ def test_upsampling_is_causal_linear_interpolation():
     # a block that starts with the previous block's last frame continues the same ramp
     tail = upsample_frames(frames[:, 2:], hop=4, previous=frames[:, 1:2])[0, :, 0]
     np.testing.assert_allclose(tail.numpy(), up[8:].numpy())
+
+
+def test_upsampling_channels_first_is_the_same_samples():
+    frames = torch.randn(3, 7, 5, generator=torch.Generator().manual_seed(0))
+    previous = torch.randn(3, 1, 5, generator=torch.Generator().manual_seed(1))
+    for prev in (None, previous):
+        last = upsample_frames(frames, hop=8, previous=prev)
+        first = upsample_frames(frames, hop=8, previous=prev, channels_first=True)
+        assert first.shape == (3, 5, 56) and first.is_contiguous()
+        assert torch.equal(first, last.transpose(1, 2))
+
+
+def test_fm_channels_first_equals_the_channels_last_render():
+    """FMSynth renders with channels_first (faster): the samples of render_fm's [B, N, K] path."""
+    synth = FMSynth("violin-6osc", "4pi")
+    g = torch.Generator().manual_seed(0)
+    f0 = 100 + 600 * torch.rand(2, 40, generator=g)
+    env = synth.get_controls(torch.randn(2, 40, 6, generator=g))
+    f0_s = upsample_frames(f0[..., None], HOP)[..., 0]
+    reference = render_fm(f0_s, upsample_frames(env, HOP), synth.patch, synth.max_ol)
+    assert torch.equal(synth.get_signal(f0, env), reference)
+
+
+def test_harmonic_frames_equals_the_bank_on_upsampled_amplitudes_with_its_gradient():
+    """harmonic_frames (pieces, hand-written backward) == harmonic_bank(upsample_frames(·)) and autograd."""
+    g = torch.Generator().manual_seed(0)
+    b, t, h, hop = 2, 37, 9, 16
+    phase = 2 * math.pi * torch.rand(b, t * hop, 1, generator=g)
+    grad_out = torch.randn(b, t * hop, generator=g)
+    for with_previous in (False, True):
+        amps = torch.rand(b, t, h, generator=g).requires_grad_()
+        previous = torch.rand(b, 1, h, generator=g).requires_grad_() if with_previous else None
+        reference = harmonic_bank(phase, upsample_frames(amps, hop, previous))
+        ref_grads = torch.autograd.grad(reference, [amps] + ([previous] if with_previous else []), grad_out)
+        for piece in (1 << 20, 3 * hop * h * b, 1):  # one piece, several, one frame each
+            with mock.patch.object(harmonic, "HARMONIC_PIECE_ELEMENTS", piece):
+                out = harmonic_frames(phase, amps, hop, previous)
+                grads = torch.autograd.grad(out, [amps] + ([previous] if with_previous else []), grad_out)
+            assert torch.equal(out, reference)
+            for got, want in zip(grads, ref_grads):
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_phase_accumulation_continues_across_blocks():

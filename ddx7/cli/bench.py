@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import provenance as prov
+from ..atomic import write_json
 from ..eval.bench import run_rtf
 from ..eval.rtf_streaming import run_streaming_benchmark
+from .arguments import CLIError
 
 
 def add_parser(sub):
@@ -28,6 +30,7 @@ def add_parser(sub):
     p.add_argument("--seconds", type=float, default=4.0, help="excerpt length")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", metavar="FILE.json", help="also write the table, rates and provenance to this file")
     p.set_defaults(func=cmd_train)
 
 
@@ -44,7 +47,12 @@ def cmd_rtf(args):
 
 def cmd_train(args):
     # here, not at the top: it imports pandas, and every command (and `ddx7 --help`) imports this module
-    from ..eval.bench_train import format_train_bench, run_train_bench
+    from ..eval.bench_train import bench_record, format_train_bench, run_train_bench
 
+    if args.out and not args.out.endswith(".json"):
+        raise CLIError(f"--out {args.out}: give a .json file name")
     bench = run_train_bench(args.model, args.batch, args.seconds, args.run, args.threads, args.repeats)
     print(format_train_bench(bench))
+    if args.out:
+        write_json(args.out, bench_record(bench))
+        print(f"wrote {args.out}")

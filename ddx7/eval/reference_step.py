@@ -5,6 +5,8 @@ with ``nn.Dropout``, the FM synth with float32 ``F.interpolate`` upsampling, a f
 phase and the operators' sines in graph order, no reverb, and the multi-scale spectral loss
 recomputing both STFTs (and the Hann windows) on every call. Same sizes as the model it stands
 for (hidden, kernel, dilations, patch, Imax); its loss is the same kind of number as ours.
+HpN's straightforward synth (:func:`naive_harmonics`) is the harmonic bank as DDSP writes it: every
+harmonic's amplitude upsampled to the sample rate, ``sin(h φ)`` for all of them at once, a sum.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from .. import HOP, SAMPLE_RATE
+from ..models import layers
 from ..synth.patches import get_patch, parse_imax
 
 
@@ -101,3 +104,29 @@ class NaiveDDX7(nn.Module):
 
     def forward(self, f0_hz, loudness_db):
         return self.synthesize(f0_hz, self.decode(f0_hz, loudness_db))
+
+
+def naive_harmonics(f0_hz, amplitudes, hop: int = HOP, sample_rate: int = SAMPLE_RATE):
+    """f0 [B, T] (Hz), harmonic amplitudes [B, T, H] → Σ_h A_h sin(h φ) [B, T·hop], all at once."""
+    n = f0_hz.shape[1] * hop
+    f0_s = F.interpolate(f0_hz[:, None], size=n, mode="linear")[:, 0]
+    amps = F.interpolate(amplitudes.transpose(1, 2), size=n, mode="linear")  # [B, H, N]
+    phase = torch.cumsum(2 * math.pi * f0_s / sample_rate, 1)
+    harmonics = torch.arange(1, amplitudes.shape[-1] + 1, dtype=phase.dtype)
+    return (amps * torch.sin(harmonics[:, None] * phase[:, None, :])).sum(1)
+
+
+def with_plain_layers(module: nn.Module) -> nn.Module:
+    """``module`` with every ``models.layers`` Linear / GRU replaced by ``nn.Linear`` / ``nn.GRU``
+    holding the same weights (in place; returned for chaining)."""
+    for name, child in module.named_children():
+        if isinstance(child, layers.GRU):
+            plain = nn.GRU(child.input_size, child.hidden_size, batch_first=True)
+        elif isinstance(child, layers.Linear):
+            plain = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+        else:
+            with_plain_layers(child)
+            continue
+        plain.load_state_dict(child.state_dict())
+        setattr(module, name, plain)
+    return module

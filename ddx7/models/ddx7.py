@@ -16,6 +16,7 @@ from .. import HOP, SAMPLE_RATE
 from ..synth.fm import FMSynth, apply_env_gain, check_f0
 from ..synth.harmonic import harmonic_amplitudes, render_hpn, scaled_sigmoid
 from ..synth.patches import get_patch, parse_imax
+from .layers import GRU, Linear
 from .reverb import Reverb
 from .tcn import InputScaling, TCNDecoder
 
@@ -67,7 +68,7 @@ class DDX7(nn.Module):
 def _mlp(n_in: int, width: int, layers: int = 3) -> nn.Sequential:
     mods = []
     for i in range(layers):
-        mods += [nn.Linear(n_in if i == 0 else width, width), nn.LayerNorm(width), nn.LeakyReLU()]
+        mods += [Linear(n_in if i == 0 else width, width), nn.LayerNorm(width), nn.LeakyReLU()]
     return nn.Sequential(*mods)
 
 
@@ -82,10 +83,10 @@ class HpN(nn.Module):
         self.inputs = InputScaling()
         self.f0_mlp = _mlp(1, hidden)
         self.loudness_mlp = _mlp(1, hidden)
-        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True)
+        self.gru = GRU(2 * hidden, hidden)
         self.out_mlp = _mlp(hidden + 2, hidden)
-        self.harmonic_head = nn.Linear(hidden, n_harmonics + 1)
-        self.noise_head = nn.Linear(hidden, n_noise_bands)
+        self.harmonic_head = Linear(hidden, n_harmonics + 1)
+        self.noise_head = Linear(hidden, n_noise_bands)
         self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
         self.hop = hop
         self.sample_rate = sample_rate

@@ -46,12 +46,14 @@ def frame_ramp(hop: int, dtype: torch.dtype = torch.float32, device: torch.devic
 
 
 def upsample_frames(frames: Tensor, hop: int = HOP, previous: Tensor | None = None,
-                    ramp: Tensor | None = None) -> Tensor:
+                    ramp: Tensor | None = None, channels_first: bool = False) -> Tensor:
     """Causal linear interpolation from frame rate to sample rate.
 
-    frames [B, T, C] → [B, T·hop, C]. Inside frame i the value ramps from frame i−1 to frame i:
-    x[i·hop + j] = x_{i−1} + (x_i − x_{i−1}) · (j + 1) / hop, so sample i·hop + hop − 1 equals
-    frame i exactly. ``previous`` [B, 1, C] is frame −1 (the last frame of the previous block when
+    frames [B, T, C] → [B, T·hop, C], or [B, C, T·hop] with ``channels_first`` (each channel's
+    samples contiguous: what the synths read, ~2× faster downstream than strided channels). Inside
+    frame i the value ramps from frame i−1 to frame i: x[i·hop + j] = x_{i−1} + (x_i − x_{i−1}) ·
+    (j + 1) / hop, so sample i·hop + hop − 1 equals frame i exactly (the same bits in either
+    layout). ``previous`` [B, 1, C] is frame −1 (the last frame of the previous block when
     streaming); by default the first frame is held. ``ramp``: :func:`frame_ramp` of the frames'
     dtype, if a stream has it at hand.
     """
@@ -61,9 +63,14 @@ def upsample_frames(frames: Tensor, hop: int = HOP, previous: Tensor | None = No
     if previous is None:
         previous = frames[:, :1]
     previous = previous.to(frames)
-    before = previous if t == 1 else torch.cat([previous, frames[:, :-1]], dim=1)
     if ramp is None:
         ramp = frame_ramp(hop, frames.dtype, frames.device)
+    if channels_first:
+        x, previous = frames.transpose(1, 2), previous.transpose(1, 2)  # [B, C, T], [B, C, 1]
+        before = previous if t == 1 else torch.cat([previous, x[:, :, :-1]], dim=2)
+        out = before.unsqueeze(3) + (x - before).unsqueeze(3) * ramp  # [B, C, T, hop]
+        return out.reshape(b, c, t * hop)
+    before = previous if t == 1 else torch.cat([previous, frames[:, :-1]], dim=1)
     out = before.unsqueeze(2) + (frames - before).unsqueeze(2) * ramp.unsqueeze(1)  # [B, T, hop, C]
     return out.reshape(b, t * hop, c)
 
@@ -90,21 +97,35 @@ def wrap_phase(omega: Tensor, ratios: Tensor, two_pi: Tensor, offset: Tensor | N
     return torch.remainder(phase, two_pi)
 
 
-def accumulate_phase(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
-                     initial: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def operator_phases(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
+                    initial: Tensor | None = None) -> tuple[list[Tensor], Tensor]:
     """Per-operator phases φ_k[n] = φ_k[−1] + r_k Σ 2π f0/fs, wrapped to [0, 2π).
 
-    f0_samples [B, N] in Hz; ratios: K floats or a tensor [K] / [B, K]. Returns (phases float32
-    [B, N, K], last phase float64 [B, K]) — the second is the state to carry to the next block.
+    f0_samples [B, N] in Hz; ratios: K floats or a tensor [K] / [B, K]. Returns (one float32 [B, N]
+    phase per operator, last phase float64 [B, K]) — the second is the state to carry to the next
+    block. One operator at a time: each float64 temporary stays at [B, N] (a [B, N, K] one of a
+    training batch is tens of MB, which malloc maps fresh and the kernel zero-fills on every call).
     """
     with torch.no_grad():
         f64, device = torch.float64, f0_samples.device
         omega = phase_sum(f0_samples.detach(), constant(TWO_PI / sample_rate, f64, device))
         r = torch.as_tensor(ratios, dtype=f64, device=device)
         r = r.expand(f0_samples.shape[0], -1) if r.dim() == 1 else r
-        offset = None if initial is None else initial.to(omega)[:, None, :]
-        phase = wrap_phase(omega[:, :, None], r[:, None, :], constant(TWO_PI, f64, device), offset)
-    return phase.float(), phase[:, -1]
+        two_pi = constant(TWO_PI, f64, device)
+        phases, last = [], []
+        for k in range(r.shape[1]):
+            offset = None if initial is None else initial[:, k:k + 1].to(omega)
+            phase = wrap_phase(omega, r[:, k:k + 1], two_pi, offset)
+            phases.append(phase.float())
+            last.append(phase[:, -1])
+    return phases, torch.stack(last, 1)
+
+
+def accumulate_phase(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
+                     initial: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """:func:`operator_phases` as one tensor: (phases float32 [B, N, K], last phase float64 [B, K])."""
+    phases, last = operator_phases(f0_samples, ratios, sample_rate, initial)
+    return torch.stack(phases, -1), last
 
 
 class RunningPhase(nn.Module):
@@ -208,22 +229,25 @@ def fm_envelopes(z: Tensor, max_ol: Tensor) -> Tensor:
 
 def render_fm(f0_samples: Tensor, envelopes: Tensor, patch: Patch | str, max_ol: float,
               ratios=None, sample_rate: int = SAMPLE_RATE, initial_phase: Tensor | None = None,
-              return_phase: bool = False):
-    """FM audio [B, N] from sample-rate f0 [B, N] (Hz) and envelopes [B, N, K] (amplitudes a_k).
+              return_phase: bool = False, channels_first: bool = False):
+    """FM audio [B, N] from sample-rate f0 [B, N] (Hz) and envelopes [B, N, K] (amplitudes a_k),
+    or [B, K, N] with ``channels_first`` (faster: every operator's samples contiguous).
 
     ``initial_phase`` [B, K] continues from a previous block's last phase, which ``return_phase``
     returns as (audio, last phase).
     """
     patch = get_patch(patch)
-    if envelopes.shape[-1] != patch.n_ops:
-        raise ValueError(f"patch {patch.name!r} has {patch.n_ops} operators, got {envelopes.shape[-1]} envelopes")
-    if envelopes.shape[:2] != f0_samples.shape:
+    k_axis, n_axis = (1, 2) if channels_first else (2, 1)
+    if envelopes.dim() != 3 or envelopes.shape[k_axis] != patch.n_ops:
+        raise ValueError(f"patch {patch.name!r} has {patch.n_ops} operators, got envelopes {tuple(envelopes.shape)}")
+    if (envelopes.shape[0], envelopes.shape[n_axis]) != tuple(f0_samples.shape):
         raise ValueError(f"f0 {tuple(f0_samples.shape)} and envelopes {tuple(envelopes.shape)} differ in length")
     ratios = patch.ratios if ratios is None else ratios
-    phases, last = accumulate_phase(f0_samples, ratios, sample_rate, initial_phase)
+    phases, last = operator_phases(f0_samples, ratios, sample_rate, initial_phase)
     order, modulators, carriers = operator_graph(patch)
     dtype, device = envelopes.dtype, envelopes.device
-    outs = fm_operators(phases.unbind(-1), envelopes.unbind(-1), order, modulators, constant(TWO_PI, dtype, device))
+    outs = fm_operators(phases, envelopes.unbind(k_axis), order, modulators,
+                        constant(TWO_PI, dtype, device))
     audio = mix_carriers(outs, carriers, constant(max_ol, dtype, device))
     return (audio, last) if return_phase else audio
 
@@ -293,9 +317,9 @@ class FMSynth(nn.Module):
             raise ValueError(f"f0 has {tuple(f0_hz.shape)} frames but envelopes have {tuple(envelopes.shape[:2])}")
         check_ratios(ratios, self.n_ops, f"ratios of patch {self.patch.name!r}")
         envelopes = apply_env_gain(envelopes, env_gain, self.n_ops)
-        f0_s = upsample_frames(f0_hz[..., None], self.hop)[..., 0]
-        env_s = upsample_frames(envelopes, self.hop)
-        return render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate)
+        f0_s = upsample_frames(f0_hz[..., None], self.hop, channels_first=True)[:, 0]
+        env_s = upsample_frames(envelopes, self.hop, channels_first=True)
+        return render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate, channels_first=True)
 
     def forward(self, f0_hz, z, ratios=None, env_gain=None):
         return self.get_signal(f0_hz, self.get_controls(z), ratios, env_gain)
