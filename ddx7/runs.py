@@ -19,6 +19,9 @@ from .synth.patches import parse_imax
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 RUNS_DIR = CONFIG_DIR / "runs"
+# Recipe experiments (a run plus a few lines; not part of the paper's grid, so `ddx7 runs` and
+# `--all` leave them out): `ddx7 train NAME` finds them by name.
+EXPERIMENTS_DIR = CONFIG_DIR / "experiments"
 PROFILES = ("smoke", "quick", "full", "paper")
 
 
@@ -53,6 +56,8 @@ def list_runs() -> list[str]:
 def run_config(name: str, profile: str = "quick") -> dict:
     """The resolved config of run ``name`` for ``profile``."""
     path = RUNS_DIR / f"{name}.yaml"
+    if not path.exists() and (EXPERIMENTS_DIR / f"{name}.yaml").exists():
+        path = EXPERIMENTS_DIR / f"{name}.yaml"
     if not path.exists():
         raise ValueError(f"unknown run {name!r}; `ddx7 runs` lists them: {', '.join(list_runs())}")
     if profile not in PROFILES:

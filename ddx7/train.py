@@ -79,6 +79,28 @@ class Dataset:
     extractor: str = "unknown"
 
 
+def lr_schedule(optimizer, tc: dict):
+    """The learning rate per step: ``lr_schedule: exponential`` (default: × ``lr_decay`` every
+    ``lr_decay_steps``) or ``cosine`` (from lr to ``lr_min`` over ``steps``), after a linear warm-up
+    of ``warmup_steps`` (default 0)."""
+    kind, warmup, steps = tc.get("lr_schedule", "exponential"), tc.get("warmup_steps", 0), tc["steps"]
+    if kind not in ("exponential", "cosine"):
+        raise ValueError(f"train.lr_schedule must be exponential or cosine, got {kind!r}")
+    gamma = tc["lr_decay"] ** (1 / tc["lr_decay_steps"])
+    if kind == "exponential" and not warmup:
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
+    floor = tc.get("lr_min", 0.0) / tc["lr"]
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        if kind == "exponential":
+            return ramp * gamma ** step
+        progress = min(1.0, max(0, step - warmup) / max(1, steps - warmup))
+        return ramp * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def load_dataset(instrument: str, profile: str, data_root="data") -> Dataset:
     """The dataset built by ``ddx7 data build --profile PROFILE`` for one instrument."""
     manifest = load_manifest(profile, instrument, root=data_root)
@@ -134,8 +156,7 @@ class Trainer:
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"]).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc["lr"])
-        gamma = self.tc["lr_decay"] ** (1 / self.tc["lr_decay_steps"])
-        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma)
+        self.sched = lr_schedule(self.opt, self.tc)
         self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
         self.step = 0
         self.best = math.inf

@@ -14,13 +14,15 @@ def rel(a, b):
     return float((a - b).detach().abs().max() / b.detach().abs().max())
 
 
-@pytest.mark.parametrize("batch, frames", [(1, 5), (4, 300)])  # F.linear path; oneDNN convolution path
-def test_linear_equals_nn_linear(batch, frames):
+@pytest.mark.parametrize("batch, frames, convolution", [(1, 5, False), (4, 300, True), (17, 17, True)])
+def test_linear_equals_nn_linear(batch, frames, convolution):
+    """Both paths: F.linear (few rows) and oneDNN (16 images of rows·/16, or B images of T)."""
     torch.manual_seed(0)
     ref = nn.Linear(37, 29)
     ours = Linear(37, 29)
     ours.load_state_dict(ref.state_dict())
     x = torch.randn(batch, frames, 37, requires_grad=True)
+    assert (layers.as_image(x) is not None) == convolution
     grad = torch.randn(batch, frames, 29)
     y_ref, y = ref(x), ours(x)
     assert y.shape == y_ref.shape and rel(y, y_ref) < 1e-5
@@ -32,14 +34,14 @@ def test_linear_equals_nn_linear(batch, frames):
 
 def test_linear_weight_grad_is_the_sum_of_outer_products():
     torch.manual_seed(0)
-    for batch, frames in ((2, 3), (4, 200)):
+    for batch, frames in ((2, 3), (4, 200), (17, 17)):
         g, x = torch.randn(batch, frames, 7), torch.randn(batch, frames, 5)
         want = torch.einsum("bto,bti->oi", g.double(), x.double()).float()
         assert rel(linear_weight_grad(g, x), want) < 1e-5
 
 
 @pytest.mark.parametrize("onednn", [True, False])
-@pytest.mark.parametrize("batch, frames, with_state", [(2, 7, False), (3, 120, True)])
+@pytest.mark.parametrize("batch, frames, with_state", [(2, 7, False), (4, 100, True)])
 def test_gru_equals_nn_gru(batch, frames, with_state, onednn):
     """Outputs, last state and every gradient (inputs, initial state, the four parameters)."""
     torch.manual_seed(1)

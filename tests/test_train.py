@@ -159,3 +159,43 @@ def test_resume_refuses_a_checkpoint_of_another_dataset(tmp_path):
     other = Trainer(cfg, Dataset(tone_split(), tone_split(seed=1), "two"), tmp_path, progress=False)
     with pytest.raises(ValueError, match="dataset"):
         other.resume()
+
+
+def test_lr_schedules_follow_their_formulas():
+    from ddx7.train import lr_schedule
+
+    def lrs(**tc):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+        sched = lr_schedule(opt, {"lr": 1e-3, "lr_decay": 0.5, "lr_decay_steps": 10, "steps": 110, **tc})
+        out = []
+        for _ in range(111):
+            out.append(sched.get_last_lr()[0])
+            opt.step()
+            sched.step()
+        return out
+
+    exp = lrs()
+    assert exp[0] == 1e-3 and math.isclose(exp[10], 0.5e-3) and math.isclose(exp[20], 0.25e-3)
+    cos = lrs(lr_schedule="cosine", warmup_steps=10, lr_min=1e-5)
+    assert math.isclose(cos[0], 1e-4) and math.isclose(cos[9], 1e-3)  # linear warm-up over 10 steps
+    assert math.isclose(cos[60], 1e-5 + (1e-3 - 1e-5) * 0.5)  # half way through the cosine
+    assert math.isclose(cos[110], 1e-5)
+    with pytest.raises(ValueError, match="lr_schedule must be exponential or cosine"):
+        lrs(lr_schedule="step")
+
+
+def test_quiet_initialisation_starts_as_a_quiet_nearly_pure_tone():
+    """model.init: carriers at sigmoid(−2), modulators at sigmoid(−4), nearly whatever the input."""
+    quiet = build_model({"model": "ddx7", "patch": "violin-6osc", "init": {"carrier": -2.0, "modulator": -4.0,
+                                                                            "gain": 0.1}})
+    f0 = 100 + 800 * torch.rand(2, 300)
+    ld = -70 + 60 * torch.rand(2, 300)
+    with torch.no_grad():
+        env = quiet.get_controls(f0, ld)["envelopes"] / quiet.synth.max_ol
+    carriers = quiet.patch.carriers
+    modulators = [k for k in range(quiet.patch.n_ops) if k not in carriers]
+    assert (env[..., carriers] - torch.sigmoid(torch.tensor(-2.0))).abs().max() < 0.05
+    assert (env[..., modulators] - torch.sigmoid(torch.tensor(-4.0))).abs().max() < 0.01
+    assert quiet.config["init"]["gain"] == 0.1 and build_model(quiet.config).config == quiet.config
+    with pytest.raises(ValueError, match="model.init takes carrier, modulator and gain"):
+        build_model({"model": "ddx7", "init": {"carier": -2.0}})

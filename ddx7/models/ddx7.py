@@ -37,14 +37,22 @@ class DDX7(nn.Module):
 
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
                  dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, reverb: bool = True,
-                 sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+                 sample_rate: int = SAMPLE_RATE, hop: int = HOP, init: dict | None = None):
         super().__init__()
         patch = get_patch(patch)
         self.config = dict(model="ddx7", patch=patch.name, imax=parse_imax(imax), hidden=hidden, kernel=kernel,
                            dilations=list(dilations), dropout=dropout, reverb=reverb,
                            sample_rate=sample_rate, hop=hop)
+        if init is not None:
+            self.config["init"] = dict(init)
         self.synth = FMSynth(patch, imax, sample_rate, hop)
         self.decoder = TCNDecoder(patch.n_ops, hidden, kernel, dilations, dropout)
+        if init is not None:
+            unknown = set(init) - {"carrier", "modulator", "gain"}
+            if unknown:
+                raise ValueError(f"model.init takes carrier, modulator and gain, got {sorted(unknown)}")
+            bias = output_bias(patch, init.get("carrier", 0.0), init.get("modulator", 0.0))
+            self.decoder.init_output(bias, init.get("gain", 1.0))
         self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
         self.hop = hop
         self.sample_rate = sample_rate
@@ -63,6 +71,12 @@ class DDX7(nn.Module):
 
     def forward(self, f0_hz, loudness_db, ratios=None, env_gain=None) -> torch.Tensor:
         return self.get_signal(self.get_controls(f0_hz, loudness_db), ratios, env_gain)
+
+
+def output_bias(patch, carrier: float = 0.0, modulator: float = 0.0) -> torch.Tensor:
+    """The decoder's initial logit per operator: ``carrier`` for the carriers, ``modulator`` for the
+    rest (e.g. −2 and −4: the synth starts as a quiet, nearly pure tone, not as broadband noise)."""
+    return torch.tensor([carrier if k in patch.carriers else modulator for k in range(patch.n_ops)])
 
 
 def _mlp(n_in: int, width: int, layers: int = 3) -> nn.Sequential:

@@ -27,13 +27,25 @@ from torch.autograd.function import once_differentiable
 CONV_MIN_ROWS = 256
 
 
+def as_image(x: torch.Tensor) -> torch.Tensor | None:
+    """x [B, T, C] as a channels-last image [N, C, 1, B·T / N] of the same memory (a copy only if x is
+    not contiguous), N ≥ 16 — below 16 images PyTorch gives a single-threaded 1×1 convolution to its
+    slow native kernel instead of oneDNN; None where :func:`linear` should keep ``F.linear``."""
+    b, t, c = x.shape
+    rows = b * t
+    if rows < CONV_MIN_ROWS:
+        return None
+    n = 16 if rows % 16 == 0 else b if b >= 16 else None
+    return None if n is None else x.reshape(n, rows // n, c).permute(0, 2, 1).unsqueeze(2)
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear(x, weight, bias)`` for x [B, T, C_in] → [B, T, C_out] (see the module doc)."""
-    if x.dim() != 3 or x.shape[0] * x.shape[1] < CONV_MIN_ROWS or not x.is_contiguous():
+    image = as_image(x) if x.dim() == 3 and x.is_contiguous() else None
+    if image is None:
         return F.linear(x, weight, bias)
-    image = x.permute(0, 2, 1).unsqueeze(2)  # [B, C_in, 1, T], channels-last strides
-    out = F.conv2d(image, weight[:, :, None, None], bias)  # [B, C_out, 1, T], channels-last
-    return out.squeeze(2).permute(0, 2, 1)
+    out = F.conv2d(image, weight[:, :, None, None], bias)  # [N, C_out, 1, W], channels-last
+    return out.squeeze(2).permute(0, 2, 1).reshape(*x.shape[:2], -1)
 
 
 class Linear(nn.Linear):
@@ -73,12 +85,12 @@ class GRU(nn.Module):
 def linear_weight_grad(grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Σ_{b,t} grad_out[b, t]ᵀ x[b, t]: the weight gradient [O, I] of :func:`linear` from grad_out
     [B, T, O] and x [B, T, I], as the oneDNN convolution's weight gradient (see the module doc)."""
-    if grad_out.shape[0] * grad_out.shape[1] < CONV_MIN_ROWS:
+    grad_image, image = as_image(grad_out), as_image(x)
+    if grad_image is None or image is None or grad_image.shape[0] != image.shape[0]:
         return grad_out.reshape(-1, grad_out.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
     weight = x.new_empty(grad_out.shape[-1], x.shape[-1], 1, 1)
-    as_image = lambda y: y.permute(0, 2, 1).unsqueeze(2)  # noqa: E731  [B, T, C] → [B, C, 1, T]
-    return torch.ops.aten.convolution_backward(as_image(grad_out), as_image(x), weight, None, [1, 1], [0, 0],
-                                               [1, 1], False, [0, 0], 1, [False, True, False])[1][:, :, 0, 0]
+    return torch.ops.aten.convolution_backward(grad_image, image, weight, None, [1, 1], [0, 0], [1, 1], False,
+                                               [0, 0], 1, [False, True, False])[1][:, :, 0, 0]
 
 
 class FixedProduct:

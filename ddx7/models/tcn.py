@@ -106,6 +106,17 @@ class TCNDecoder(nn.Module):
         self.inputs = InputScaling()
         self.receptive_field = 1 + 2 * (kernel - 1) * sum(dilations)
 
+    @torch.no_grad()
+    def init_output(self, bias: torch.Tensor, gain: float = 1.0):
+        """Start the logits near ``bias`` [n_out]: the last block's output convolutions get ``bias``
+        (conv) and 0 (residual projection), their weights scaled by ``gain``."""
+        last = self.blocks[-1]
+        last.conv2.conv.parametrizations.weight.original0.mul_(gain)  # weight norm's magnitude g
+        last.conv2.conv.bias.copy_(bias)
+        if last.residual is not None:
+            last.residual.weight.mul_(gain)
+            last.residual.bias.zero_()
+
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
         x = self.inputs.stacked(f0_hz, loudness_db, 1)  # [B, 2, T]
         for block in self.blocks:

@@ -50,6 +50,7 @@ from .loaders import (
     metrics_table,
     pivot_metric,
     rtf_meta,
+    train_bench_tables,
     training_summary,
 )
 from .players import grid_players, table1_players, table2_players
@@ -65,7 +66,8 @@ __all__ = [
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding", "imax_finding",
     "paper_note", "rtf_note", "table1_finding",
     "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "fad_table", "load_curves",
-    "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "training_summary",
+    "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
+    "training_summary",
     "grid_players", "table1_players", "table2_players",
     "intervention_panel_for", "live_sliders",
 ]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..data import load_split
 from ..data.report import committed_card
+from ..eval.bench_train import load_bench_record
 from ..eval.evaluate import metrics_row
 from ..pipeline import DATA, RESULTS, find_root, results_dir
 from ..runs import describe_run, list_runs, run_config
@@ -161,3 +162,30 @@ def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0) 
                      "change over last third (%)": change,
                      "verdict": "flat" if change > -flat_pct else "still improving"})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``ddx7 bench train --out`` records in results/full/bench_train/ (whatever the profile: a step's
+    speed is the machine's, not the profile's) as (one row per model and batch: step times, speed-up,
+    decoder rate; each part's ms for each record), or None when there are none."""
+    paths = sorted((find_root() / RESULTS / "full" / "bench_train").glob("*.json"))
+    if not paths:
+        return None
+    summary, parts = [], []
+    for path in paths:
+        bench = load_bench_record(path)
+        i, steps = bench.info, bench.steps.set_index("part")
+        label = f"{i['model']}, {i['batch']} × {i['seconds']:g} s"
+        rates = bench.rates["ours"]
+        summary.append({"step": label, "ours ms": steps.loc["step", "ours_ms"],
+                        "straightforward ms": steps.loc["step", "straightforward_ms"],
+                        "speed-up": steps.loc["step", "speedup"],
+                        "decoder fwd+bwd GFLOP/s": rates["decoder fwd+bwd GFLOP/s"],
+                        "best fp32 GFLOP/s": max(v for k, v in rates.items() if k.startswith("fp32 ")),
+                        "CPU, torch, threads": f"{i['cpu']}, {i['torch']}, {i['threads']}",
+                        "date": i["provenance"]["date"][:10]})
+        parts.append(steps[["ours_ms", "straightforward_ms"]].rename(
+            columns={"ours_ms": (label, "ours"), "straightforward_ms": (label, "straightforward")}))
+    table = pd.concat(parts, axis=1)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return pd.DataFrame(summary), table
