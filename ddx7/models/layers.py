@@ -96,11 +96,14 @@ def linear_weight_grad(grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class FixedProduct:
     """x [B, I] → x Wᵀ (+ b) for one weight W [O, I] over many small products (a recurrence's steps):
     oneDNN's inner product on W converted once, ~1.6× MKL's sgemm at [16, 512] × [512, 1536] on
-    Zen 5; ``addmm`` where oneDNN is not built in or the tensors are not float32 on the CPU."""
+    Zen 5; ``addmm`` where oneDNN is not built in, the tensors are not float32 on the CPU, or for
+    fewer than ONEDNN_MIN_USES products (a stream's few frames: converting W would cost more)."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
+    ONEDNN_MIN_USES = 32
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, uses: int = ONEDNN_MIN_USES):
         self.onednn = (torch.backends.mkldnn.is_available() and weight.device.type == "cpu"
-                       and weight.dtype == torch.float32)
+                       and weight.dtype == torch.float32 and uses >= self.ONEDNN_MIN_USES)
         weight, bias = weight.detach(), None if bias is None else bias.detach()
         if self.onednn:
             self.weight = weight.contiguous().to_mkldnn()
@@ -126,7 +129,7 @@ def recurrence(gates_x: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, b_hh
     hs = gates_x.new_empty(b, t + 1, hidden)
     hs[:, 0] = h0
     rzn, gh_all = gates_x.new_empty(b, t, three_h), gates_x.new_empty(b, t, three_h)
-    recurrent, h = FixedProduct(w_hh, b_hh), hs[:, 0]
+    recurrent, h = FixedProduct(w_hh, b_hh, uses=t), hs[:, 0]
     for i in range(t):
         gx, gh, gates = gates_x[:, i], gh_all[:, i], rzn[:, i]
         recurrent(h, out=gh)
@@ -153,7 +156,7 @@ class _Recurrence(torch.autograd.Function):
         b, t, hidden = grad_out.shape
         grad_gx = grad_out.new_empty(b, t, 3 * hidden)  # ∂L/∂(input gates)
         grad_gh = grad_out.new_empty(b, t, 3 * hidden)  # ∂L/∂(recurrent gates): r, z as grad_gx, then r·∂n
-        dh, back = grad_out.new_zeros(b, hidden), FixedProduct(w_hh.t())
+        dh, back = grad_out.new_zeros(b, hidden), FixedProduct(w_hh.t(), uses=t)
         dh_rec = torch.empty_like(dh)
         for i in range(t - 1, -1, -1):
             dh = dh + grad_out[:, i]
