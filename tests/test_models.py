@@ -154,3 +154,20 @@ def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
     assert abs(y.mean().item() - 1.0) < 0.01
     drop.eval()
     assert torch.equal(drop(x), x)
+
+
+def test_bounded_reverb_keeps_its_tail_below_the_direct_sound():
+    """reverb_max_energy (a deviation from the paper): Σ tail² = E / (1 + E / max) < max for any wet
+    gain; unset, the tail is the paper's (wet · noise · exp(−decay t))."""
+    free, bounded = Reverb(), Reverb(max_energy=0.5)
+    with torch.no_grad():
+        for wet in (0.01, 1.0, 30.0):
+            free.wet.fill_(wet)
+            bounded.wet.fill_(wet)
+            energy = float(free.tail().square().sum())
+            assert float(bounded.tail().square().sum()) == pytest.approx(energy / (1 + energy / 0.5), rel=1e-4)
+    assert energy > 100 and float(bounded.tail().square().sum()) < 0.5
+    model = build_model({"model": "ddx7", "patch": "2osc", "reverb_max_energy": 0.5})
+    assert model.reverb.max_energy == 0.5 and build_model(model.config).reverb.max_energy == 0.5
+    with pytest.raises(ValueError, match="max_energy must be positive"):
+        Reverb(max_energy=0.0)

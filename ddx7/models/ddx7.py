@@ -37,7 +37,8 @@ class DDX7(nn.Module):
 
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
                  dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, reverb: bool = True,
-                 sample_rate: int = SAMPLE_RATE, hop: int = HOP, init: dict | None = None):
+                 sample_rate: int = SAMPLE_RATE, hop: int = HOP, init: dict | None = None,
+                 reverb_max_energy: float | None = None):
         super().__init__()
         patch = get_patch(patch)
         self.config = dict(model="ddx7", patch=patch.name, imax=parse_imax(imax), hidden=hidden, kernel=kernel,
@@ -45,6 +46,8 @@ class DDX7(nn.Module):
                            sample_rate=sample_rate, hop=hop)
         if init is not None:
             self.config["init"] = dict(init)
+        if reverb_max_energy is not None:
+            self.config["reverb_max_energy"] = reverb_max_energy
         self.synth = FMSynth(patch, imax, sample_rate, hop)
         self.decoder = TCNDecoder(patch.n_ops, hidden, kernel, dilations, dropout)
         if init is not None:
@@ -53,7 +56,7 @@ class DDX7(nn.Module):
                 raise ValueError(f"model.init takes carrier, modulator and gain, got {sorted(unknown)}")
             bias = output_bias(patch, init.get("carrier", 0.0), init.get("modulator", 0.0))
             self.decoder.init_output(bias, init.get("gain", 1.0))
-        self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
+        self.reverb = Reverb(sample_rate, sample_rate, max_energy=reverb_max_energy) if reverb else None
         self.hop = hop
         self.sample_rate = sample_rate
 

@@ -29,8 +29,13 @@ def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 class Reverb(nn.Module):
     def __init__(self, length: int = SAMPLE_RATE, sample_rate: int = SAMPLE_RATE, initial_decay: float = 5.0,
-                 initial_wet: float = 0.0, seed: int = 0):
+                 initial_wet: float = 0.0, seed: int = 0, max_energy: float | None = None):
+        """``max_energy`` (a deviation from the paper, off by default): bound the tail's energy Σ tail²
+        smoothly below this multiple of the direct path's (1): tail · (1 + E / max_energy)^(−1/2)."""
         super().__init__()
+        if max_energy is not None and not max_energy > 0:
+            raise ValueError(f"reverb max_energy must be positive, got {max_energy}")
+        self.max_energy = max_energy
         g = torch.Generator().manual_seed(seed)
         self.noise = nn.Parameter(torch.rand(length, generator=g) * 2 - 1)
         self.decay_raw = nn.Parameter(torch.tensor(_inverse_softplus(initial_decay)))
@@ -43,8 +48,10 @@ class Reverb(nn.Module):
 
     def tail(self) -> torch.Tensor:
         """The reverberant part of the impulse response (h without the direct path), with the wet gain."""
-        tail = self.noise * torch.exp(-self.decay * self.t)
-        return self.wet * F.pad(tail[1:], (1, 0))
+        tail = self.wet * F.pad((self.noise * torch.exp(-self.decay * self.t))[1:], (1, 0))
+        if self.max_energy is not None:
+            tail = tail * torch.rsqrt(1 + tail.square().sum() / self.max_energy)
+        return tail
 
     def impulse_response(self) -> torch.Tensor:
         h = self.tail().clone()

@@ -12,7 +12,7 @@ from ..data.report import committed_card
 from ..eval.bench_train import load_bench_record
 from ..eval.evaluate import metrics_row
 from ..pipeline import DATA, RESULTS, find_root, results_dir
-from ..runs import describe_run, list_runs, run_config
+from ..runs import EXPERIMENTS_DIR, describe_run, list_runs, run_config
 
 
 def load_metrics(profile: str) -> pd.DataFrame:
@@ -189,3 +189,31 @@ def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
     table = pd.concat(parts, axis=1)
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return pd.DataFrame(summary), table
+
+
+def experiment_table() -> pd.DataFrame:
+    """The recipe experiments (``ddx7/configs/experiments``, evaluated into results/experiments/full/):
+    one row per evaluated run, the change it makes (its config file's first comment line), its test
+    metrics and whether it is pitched (median f0 error < 20 cents). Empty when none is evaluated."""
+    path = find_root() / RESULTS / "experiments" / "full" / "metrics.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path)
+    rows = []
+    for r in df.itertuples():
+        run, _, variant = r.run.partition("--")
+        rows.append({"run": run, "variant": variant or "baseline", "change": _experiment_change(r.run),
+                     "steps": r.best_step, "wall (s)": round(r.train_wall_s), "best valid MSS": r.best_valid_mss,
+                     "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
+                     "pitched": r.f0_median_abs_cents < 20, "loudness error (dB)": r.loudness_mean_abs_db,
+                     "FAD aisfx": r.fad_aisfx})
+    return pd.DataFrame(rows).sort_values(["run", "variant"], key=lambda s: s.replace("baseline", ""))
+
+
+def _experiment_change(name: str) -> str:
+    """An experiment's config file's first comment line, without its "Issue N experiment:" prefix."""
+    path = EXPERIMENTS_DIR / f"{name}.yaml"
+    if "--" not in name or not path.exists():
+        return "the full profile's recipe (ddx7/configs/ddx7.yaml)"
+    first = next((line for line in path.read_text().splitlines() if line.startswith("#")), "# ?")
+    return first.lstrip("# ").split(": ", 1)[-1]
