@@ -2,15 +2,25 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
-from ddx7.eval.bench_train import PARTS, decoder_flops, format_train_bench, our_step, run_train_bench
+from ddx7.atomic import write_json
+from ddx7.eval.bench_train import (
+    PARTS,
+    bench_record,
+    decoder_flops,
+    format_train_bench,
+    load_bench_record,
+    our_step,
+    run_train_bench,
+)
 from ddx7.models import DDX7, HpN
 
 
 @pytest.mark.parametrize("model", ["ddx7", "hpn"])
-def test_bench_train_table(model):
+def test_bench_train_table(model, tmp_path):
     bench = run_train_bench(model, batch=1, seconds=0.25, repeats=1, matmul_size=256)
     assert list(bench.steps.columns) == ["part", "ours_ms", "straightforward_ms", "speedup"]
     assert list(bench.steps["part"]) == [*PARTS, "step"]
@@ -20,6 +30,12 @@ def test_bench_train_table(model):
     assert set(bench.losses) == {"ours", "straightforward"}
     assert all(math.isfinite(v) and v > 0 for v in bench.losses.values())
     assert torch.get_num_threads() >= 1 and "thread(s)" in format_train_bench(bench)
+    # the --out record reads back as the same tables, with its provenance
+    write_json(tmp_path / "b.json", bench_record(bench))
+    back = load_bench_record(tmp_path / "b.json")
+    pd.testing.assert_frame_equal(back.steps, bench.steps)
+    pd.testing.assert_frame_equal(back.rates, bench.rates)
+    assert back.losses == bench.losses and back.info["provenance"]["cpu"] == bench.info["cpu"]
 
 
 @pytest.mark.parametrize("model", [DDX7("violin-6osc", 2.0), HpN()], ids=["ddx7", "hpn"])

@@ -203,3 +203,16 @@ def test_rtf_paper_columns_come_from_paper_yaml():
     assert out.loc[4, "paper_ddx7"] == paper_rtf()[4][0] == 5.01
     assert out.loc[256, "paper_hpn"] == paper_rtf()[256][2] == 0.231
     assert out.loc[4, "paper_hpn_over_ddx7"] == pytest.approx(15.2 / 5.01)
+
+
+def test_experiment_finding_names_pitched_variants_and_the_best_against_the_baseline():
+    table = pd.DataFrame([
+        {"run": "v", "variant": "baseline", "MSS": 14.0, "loudness error (dB)": 5.0, "pitched": False},
+        {"run": "v", "variant": "a", "MSS": 12.0, "loudness error (dB)": 6.0, "pitched": True},
+        {"run": "f", "variant": "baseline", "MSS": 10.0, "loudness error (dB)": 2.0, "pitched": True},
+    ])
+    text = findings.experiment_finding(table)
+    assert "**v**: pitched (median f0 error < 20 cents): a. Lowest MSS: a (12.00; baseline 14.00)." in text
+    assert "Lowest loudness error: baseline (5.00 dB)." in text
+    assert "**f**: pitched (median f0 error < 20 cents): baseline." in text
+    assert "No recipe experiment" in findings.experiment_finding(pd.DataFrame())

@@ -180,3 +180,23 @@ def dropout_finding(table: pd.DataFrame, ratio: float = 0.7) -> str:
             "modulation (and a loud learned reverb), which is switched off at evaluation. Their numbers describe "
             "the clean FM tone that remains. This is why the `full` profile trains DDX7 without dropout; whether the "
             "paper's 120k steps and model selection by FAD avoid it we have not tested.")
+
+
+def experiment_finding(table: pd.DataFrame) -> str:
+    """Per run of an experiment_table: which variants are pitched, and the best variant by test MSS
+    and by loudness error, each beside the baseline."""
+    if table.empty:
+        return "No recipe experiment has been evaluated yet (`ddx7/configs/experiments`)."
+    lines = []
+    for run, group in table.groupby("run", sort=True):
+        base = group[group["variant"] == "baseline"]
+        pitched = ", ".join(group.loc[group["pitched"], "variant"]) or "none"
+        text = f"**{run}**: pitched (median f0 error < 20 cents): {pitched}."
+        for metric, unit in (("MSS", ""), ("loudness error (dB)", " dB")):
+            best = group.loc[group[metric].idxmin()]
+            text += f" Lowest {metric.split(' (')[0]}: {best['variant']} ({best[metric]:.2f}{unit}"
+            if len(base) and best["variant"] != "baseline":
+                text += f"; baseline {base[metric].iloc[0]:.2f}{unit}"
+            text += ")."
+        lines.append(text)
+    return "\n\n".join(lines)
