@@ -148,12 +148,23 @@ def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
     from ddx7.models.tcn import Dropout
 
     drop = Dropout(0.5)
-    x = torch.ones(200_000)
+    x = torch.ones(200_001)  # not a multiple of 4: the last word's spare bytes are unused
     y = drop(x)
     assert set(torch.unique(y).tolist()) == {0.0, 2.0}
     assert abs(y.mean().item() - 1.0) < 0.01
+    # masks of neighbouring elements (bytes of one random word) are independent
+    kept = (y > 0).float()
+    assert abs(torch.corrcoef(torch.stack([kept[:-1], kept[1:]]))[0, 1].item()) < 0.01
+    p = Dropout(0.3)  # rounded to 77/256 = 0.3008; kept values scaled by 256/179
+    y = p(torch.ones(400_000))
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(256 / 179)
+    assert abs((y == 0).float().mean().item() - 77 / 256) < 0.003 and abs(y.mean().item() - 1.0) < 0.01
     drop.eval()
     assert torch.equal(drop(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    with pytest.raises(ValueError, match="dropout must be in"):
+        Dropout(1.0)
 
 
 def test_bounded_reverb_keeps_its_tail_below_the_direct_sound():

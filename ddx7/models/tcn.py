@@ -47,17 +47,27 @@ class InputScaling(nn.Module):
 
 
 class Dropout(nn.Module):
-    """Inverted dropout with a mask from torch.rand: ~40 % faster on CPU than nn.Dropout's
-    bernoulli_ here, which took a quarter of a DDX7 training step. Identity in eval mode."""
+    """Inverted dropout whose mask costs one random byte per element: each random 32-bit word gives
+    four elements a byte, kept when the byte ≥ round(256 p). p is thus rounded to a multiple of 1/256
+    (the paper's 0.5 is exact) and kept elements are scaled by 256 / (256 − round(256 p)), the exact
+    inverse of their keep probability. ~3× faster on CPU than a float mask from torch.rand (which took
+    a tenth of a DDX7 training step) and ~8× than nn.Dropout's bernoulli_. Identity in eval mode."""
 
     def __init__(self, p: float):
         super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
+        self.drop_bytes = round(256 * p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
+        if not self.training or self.drop_bytes == 0:
             return x
-        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+        n = x.numel()
+        # randint's upper bound is exclusive: the word 2^31 − 1 is never drawn (1 in 2^32, negligible)
+        words = torch.randint(-2 ** 31, 2 ** 31 - 1, ((n + 3) // 4,), dtype=torch.int32, device=x.device)
+        keep = words.view(torch.uint8)[:n].view(x.shape) >= self.drop_bytes
+        return x * keep * (256 / (256 - self.drop_bytes))
 
 
 class CausalConv1d(nn.Module):
