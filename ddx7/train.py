@@ -154,7 +154,8 @@ class Trainer:
         torch.manual_seed(cfg["seed"])
         self.model = build_model(model_kwargs(cfg)).to(self.device)
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
-        self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"]).to(self.device)
+        self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"],
+                                              eps=cfg["loss"].get("eps", 1e-7)).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc["lr"])
         self.sched = lr_schedule(self.opt, self.tc)
         self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
