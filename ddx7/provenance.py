@@ -10,10 +10,20 @@ from pathlib import Path
 
 
 def cpu_model() -> str:
+    """The CPU's model name; where a hypervisor hides the model number ("AMD EPYC"), with its family and
+    model numbers ("AMD EPYC (family 26, model 2)": family 26 is Zen 5), which tell machines apart."""
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if not line.strip():
+                break  # the first processor is enough
+        name = fields.get("model name")
+        if name:
+            if not any(ch.isdigit() for ch in name) and "cpu family" in fields:
+                name += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
+            return name
     except OSError:
         pass
     return platform.processor() or platform.machine()

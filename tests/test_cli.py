@@ -49,3 +49,18 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ddx7.cli", "render", "--levels", "x", "-o", str(tmp_path / "a.wav")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "error" in proc.stderr
+
+
+def test_cpu_model_names_family_and_model_where_the_name_has_no_number(monkeypatch):
+    from pathlib import Path
+
+    from ddx7 import provenance
+
+    def cpuinfo(name):
+        text = (f"processor\t: 0\nvendor_id\t: X\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: {name}\n\n"
+                "processor\t: 1\n")
+        monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text)
+        return provenance.cpu_model()
+
+    assert cpuinfo("AMD EPYC") == "AMD EPYC (family 26, model 2)"
+    assert cpuinfo("Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz") == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
