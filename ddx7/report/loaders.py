@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 
@@ -193,7 +194,7 @@ def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
 
 def experiment_table() -> pd.DataFrame:
     """The recipe experiments (``ddx7/configs/experiments``, evaluated into results/experiments/full/):
-    one row per evaluated run, the change it makes (its config file's first comment line), its test
+    one row per evaluated run, the change it makes (its config file's leading comment), its test
     metrics and whether it is pitched (median f0 error < 20 cents). Empty when none is evaluated."""
     path = find_root() / RESULTS / "experiments" / "full" / "metrics.csv"
     if not path.exists():
@@ -211,9 +212,12 @@ def experiment_table() -> pd.DataFrame:
 
 
 def _experiment_change(name: str) -> str:
-    """An experiment's config file's first comment line, without its "Issue N experiment:" prefix."""
+    """An experiment's config file's leading comment, without its "Issue N experiment:" prefix."""
     path = EXPERIMENTS_DIR / f"{name}.yaml"
     if "--" not in name or not path.exists():
-        return "the full profile's recipe (ddx7/configs/ddx7.yaml)"
-    first = next((line for line in path.read_text().splitlines() if line.startswith("#")), "# ?")
-    return first.lstrip("# ").split(": ", 1)[-1]
+        kind = run_config(name, "full")["model"]["kind"] if name in list_runs() else "ddx7"
+        return f"the full profile's recipe (ddx7/configs/{kind}.yaml)"
+    lines = path.read_text().splitlines()
+    comment = " ".join(line.lstrip("# ") for line in lines[:next((i for i, x in enumerate(lines)
+                                                                   if not x.startswith("#")), len(lines))])
+    return re.sub(r"^Issue \d+ experiment:?\s*", "", comment) or "?"
