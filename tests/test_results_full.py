@@ -67,3 +67,18 @@ def test_rtf_tables_and_size():
     assert (FULL / "rtf_streaming.csv").exists()
     total = sum(f.stat().st_size for f in FULL.rglob("*") if f.is_file())  # smoke/quick are not committed
     assert total < 100e6, f"results/full is {total / 1e6:.1f} MB (limit 100 MB)"
+
+
+def test_committed_experiments_match_todays_configs_and_table():
+    """Every recipe experiment in results/experiments/full was evaluated with today's config of its name
+    (ddx7/configs/experiments or runs), and the training chapter's table shows each once."""
+    from ddx7.report import experiment_table
+
+    root = ROOT / "results" / "experiments" / "full"
+    names = sorted(p.parent.name for p in root.glob("*/metrics.json"))
+    for name in names:
+        m = json.loads((root / name / "metrics.json").read_text())
+        assert config_hash(m["config"]) == config_hash(run_config(name, "full")), name
+    table = experiment_table()
+    assert sorted(table["run"] + ["--" + v if v != "baseline" else "" for v in table["variant"]]) == names
+    assert table["change"].str.len().min() > 10
