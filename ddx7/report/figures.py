@@ -14,17 +14,19 @@ from ..plots import spectrogram
 from .loaders import fad_table, load_metrics_json, metrics_table, results_dir
 
 
-def plot_curves(curves: pd.DataFrame, split: str = "valid"):
-    """One panel per instrument: the loss of every run over the steps (load_curves)."""
+def plot_curves(curves: pd.DataFrame, split: str = "valid", x: str = "step", instruments=INSTRUMENTS):
+    """One panel per instrument: the loss of every run (load_curves) over the steps, or over the training
+    CPU-seconds with ``x="wall_s"`` (one thread per run: wall time is its CPU time)."""
     data = curves[curves["split"] == split]
-    fig, axes = plt.subplots(1, len(INSTRUMENTS), figsize=(15, 4.2), sharey=True)
-    for ax, inst in zip(axes, INSTRUMENTS):
+    fig, axes = plt.subplots(1, len(instruments), figsize=(5 * len(instruments), 4.2), sharey=True, squeeze=False)
+    for ax, inst in zip(axes[0], instruments):
         d = data[data["instrument"] == inst]
         if len(d):
-            sns.lineplot(d, x="step", y="loss", hue="run", ax=ax, marker="o" if split == "valid" else None,
+            sns.lineplot(d, x=x, y="loss", hue="run", ax=ax, marker="o" if split == "valid" else None,
                          markersize=4, linewidth=1.3)
             ax.legend(fontsize=7, title=None)
-        ax.set(title=f"{inst}: {split} loss", xlabel="step", ylabel="multi-scale spectral loss")
+        ax.set(title=f"{inst}: {split} loss", xlabel="CPU seconds (1 thread)" if x == "wall_s" else x,
+               ylabel="multi-scale spectral loss")
     fig.tight_layout()
     return fig
 

@@ -48,12 +48,13 @@ def embedding_names(profile: str) -> dict[str, str]:
     return names
 
 
-def load_curves(profile: str) -> pd.DataFrame:
-    """Every run's train_log.csv (step, split, loss, lr, wall_s) with its run, instrument and model."""
+def load_curves(profile: str, directory=None) -> pd.DataFrame:
+    """Every run's train_log.csv (step, split, loss, lr, wall_s) with its run, instrument and model, from
+    results/<profile>/ or ``directory`` (e.g. :func:`experiments_dir`)."""
     frames = []
-    for path in sorted(results_dir(profile).glob("*/train_log.csv")):
+    for path in sorted((directory or results_dir(profile)).glob("*/train_log.csv")):
         df = pd.read_csv(path)
-        m = load_metrics_json(profile, path.parent.name)
+        m = json.loads((path.parent / "metrics.json").read_text())
         df["run"], df["instrument"], df["model"] = m["run"], m["instrument"], m["model"]
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
@@ -192,11 +193,16 @@ def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
     return pd.DataFrame(summary), table
 
 
+def experiments_dir():
+    """results/experiments/full/: the recipe experiments' metrics and curves."""
+    return find_root() / RESULTS / "experiments" / "full"
+
+
 def experiment_table() -> pd.DataFrame:
     """The recipe experiments (``ddx7/configs/experiments``, evaluated into results/experiments/full/):
     one row per evaluated run, the change it makes (its config file's leading comment), its test
     metrics and whether it is pitched (median f0 error < 20 cents). Empty when none is evaluated."""
-    path = find_root() / RESULTS / "experiments" / "full" / "metrics.csv"
+    path = experiments_dir() / "metrics.csv"
     if not path.exists():
         return pd.DataFrame()
     df = pd.read_csv(path)
