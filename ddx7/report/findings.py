@@ -200,3 +200,25 @@ def experiment_finding(table: pd.DataFrame) -> str:
             text += ")."
         lines.append(text)
     return "\n\n".join(lines)
+
+
+def equal_compute_finding(table: pd.DataFrame, pairs: Mapping[str, tuple[str, str]], variant: str = "long") -> str:
+    """Table 1 pairs at equal compute from an experiment_table: HpN's baseline row beside DDX7's
+    ``variant`` row (``pairs``: instrument → (HpN run, DDX7 run), as paper.table1_pairs), with the
+    ratios the issue's targets are stated in (FAD ≤ 1.15× HpN, loudness error ≤ 3 dB)."""
+    def row(run, var):
+        r = table[(table["run"] == run) & (table["variant"] == var)]
+        return None if r.empty else r.iloc[0]
+
+    lines = []
+    for instrument, (hpn_run, ddx7_run) in pairs.items():
+        hpn, ddx7 = row(hpn_run, "baseline"), row(ddx7_run, variant)
+        if hpn is None or ddx7 is None:
+            continue
+        lines.append(f"**{instrument}**: DDX7 ({ddx7['steps']} steps, {ddx7['wall (s)']} s) / HpN ({hpn['steps']} "
+                     f"steps, {hpn['wall (s)']} s): FAD aisfx {ddx7['FAD aisfx']:.1f} / {hpn['FAD aisfx']:.1f} = "
+                     f"**{ddx7['FAD aisfx'] / hpn['FAD aisfx']:.2f}×**, MSS {ddx7['MSS']:.2f} / {hpn['MSS']:.2f} = "
+                     f"{ddx7['MSS'] / hpn['MSS']:.2f}×; loudness error {ddx7['loudness error (dB)']:.1f} dB vs "
+                     f"{hpn['loudness error (dB)']:.1f} dB; f0 error {ddx7['f0 error (cents)']:.1f} vs "
+                     f"{hpn['f0 error (cents)']:.1f} cents.")
+    return "\n\n".join(lines) or "No Table 1 pair has both runs evaluated at equal compute yet."

@@ -210,7 +210,8 @@ def experiment_table() -> pd.DataFrame:
     for r in df.itertuples():
         run, _, variant = r.run.partition("--")
         rows.append({"run": run, "variant": variant or "baseline", "change": _experiment_change(r.run),
-                     "steps": r.best_step, "wall (s)": round(r.train_wall_s), "best valid MSS": r.best_valid_mss,
+                     "steps": r.steps, "best step": r.best_step, "wall (s)": round(r.train_wall_s),
+                     "best valid MSS": r.best_valid_mss,
                      "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
                      "pitched": r.f0_median_abs_cents < 20, "loudness error (dB)": r.loudness_mean_abs_db,
                      "FAD aisfx": r.fad_aisfx})
