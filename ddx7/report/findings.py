@@ -189,6 +189,8 @@ def experiment_finding(table: pd.DataFrame) -> str:
         return "No recipe experiment has been evaluated yet (`ddx7/configs/experiments`)."
     lines = []
     for run, group in table.groupby("run", sort=True):
+        if len(group) < 2:
+            continue  # a lone run (e.g. an HpN reference) has nothing to compare
         base = group[group["variant"] == "baseline"]
         pitched = ", ".join(group.loc[group["pitched"], "variant"]) or "none"
         text = f"**{run}**: pitched (median f0 error < 20 cents): {pitched}."
