@@ -155,16 +155,21 @@ def decoder_flops(module: nn.Module, frames: int, batch: int) -> int:
     return per_frame * frames * batch
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 3) -> float:
-    """The fp32 rate of an n × n ``torch.matmul`` at the current thread count: GFLOP/s, median of ``repeats``."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
+def _gflops(product, flops: int, repeats: int) -> float:
+    """GFLOP/s of ``product()`` (``flops`` per call): median of ``repeats`` timed calls after one warm-up."""
+    product()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        torch.matmul(a, b)
+        product()
         times.append(time.perf_counter() - t0)
-    return 2 * size ** 3 / statistics.median(times) / 1e9
+    return flops / statistics.median(times) / 1e9
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 3) -> float:
+    """The fp32 rate of an n × n ``torch.matmul`` at the current thread count: GFLOP/s, median of ``repeats``."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return _gflops(lambda: torch.matmul(a, b), 2 * size ** 3, repeats)
 
 
 def onednn_gflops(rows: int = 16_000, size: int = 1024, repeats: int = 3) -> float:
@@ -172,13 +177,7 @@ def onednn_gflops(rows: int = 16_000, size: int = 1024, repeats: int = 3) -> flo
     channels-last 1×1 convolution), [rows, size] × [size, size]: GFLOP/s, median of ``repeats``.
     On AMD Zen 5 it is ~2× the ``torch.matmul`` (MKL) rate, which stays on AVX2 there."""
     x, w = torch.randn(16, rows // 16, size), torch.randn(size, size)
-    linear(x, w, None)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        linear(x, w, None)
-        times.append(time.perf_counter() - t0)
-    return 2 * rows * size * size / statistics.median(times) / 1e9
+    return _gflops(lambda: linear(x, w, None), 2 * rows * size * size, repeats)
 
 
 def bench_inputs(batch: int, frames: int, seed: int = 0):
