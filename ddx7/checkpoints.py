@@ -2,7 +2,9 @@
 
 A run directory ``<root>/<profile>/<run>/`` holds ``last.pt`` (the whole training state: the commit
 point of a resumable run), ``best.pt`` (the weights of the best validation step), ``log.csv`` and
-``.lock``. Checkpoints are read with ``torch.load(weights_only=True)``: a checkpoint is data, and a
+``.lock``, and ``step-NNNNNN.pt`` snapshots (the weights at the steps listed in
+``train.snapshot_steps``, for test metrics along the way). Checkpoints are read with
+``torch.load(weights_only=True)``: a checkpoint is data, and a
 file that would need the full unpickler (which runs whatever callables the pickle names) is refused
 with a one-line error instead of being executed. Every file ddx7 writes (checkpoints included)
 contains tensors, numbers, strings, lists, tuples and dicts only.
@@ -34,10 +36,20 @@ RUN_FILES = ("last.pt", "best.pt", "log.csv")  # what a training writes (and --r
 LOCK_NAME = ".lock"
 LOG_FIELDS = ["step", "split", "loss", "lr", "wall_s"]
 BEST_KEYS = ("config", "run_config", "model", "step", "best_valid", "manifest_hash", "extractor")  # of last.pt
+SNAPSHOT_KEYS = BEST_KEYS + ("wall_s",)
 
 
 def run_dir(name: str, profile: str, root=None) -> Path:
     return Path(root or CHECKPOINT_ROOT) / profile / name
+
+
+def snapshot_path(out_dir, step: int) -> Path:
+    return Path(out_dir) / f"step-{step:06d}.pt"
+
+
+def snapshot_paths(out_dir) -> list[Path]:
+    """A run's snapshots, in step order."""
+    return sorted(Path(out_dir).glob("step-[0-9][0-9][0-9][0-9][0-9][0-9].pt"))
 
 
 def _refused_globals(path: Path, error: Exception) -> list[str]:
@@ -121,8 +133,9 @@ def log_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_checkpoint(out_dir, state: dict, best: bool = False):
-    """Write log.csv, then best.pt (when ``best``: a subset of ``state``), then last.pt, in that order.
+def write_checkpoint(out_dir, state: dict, best: bool = False, snapshot: bool = False):
+    """Write log.csv, then best.pt (when ``best``: a subset of ``state``), then the step's snapshot (when
+    ``snapshot``), then last.pt, in that order.
 
     last.pt is the commit point: a resume restarts from it and replays the same steps. So the files
     written before it may run ahead of it (the replay rewrites them the same way) but never behind,
@@ -133,12 +146,15 @@ def write_checkpoint(out_dir, state: dict, best: bool = False):
     write_text(out_dir / "log.csv", log_text(state["rows"]))
     if best:
         torch_save({k: state[k] for k in BEST_KEYS}, out_dir / "best.pt")
+    if snapshot:
+        torch_save({k: state[k] for k in SNAPSHOT_KEYS}, snapshot_path(out_dir, state["step"]))
     torch_save(state, out_dir / "last.pt")
 
 
 def remove_stale_run_temps(out_dir) -> list[Path]:
     """Temporary files a SIGKILLed writer left beside the run files (call it holding the run lock)."""
-    return [p for f in RUN_FILES for p in remove_stale_temps(Path(out_dir) / f)]
+    files = [Path(out_dir) / f for f in RUN_FILES] + snapshot_paths(out_dir)
+    return [p for f in files for p in remove_stale_temps(f)]
 
 
 @contextlib.contextmanager

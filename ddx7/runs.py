@@ -26,9 +26,13 @@ PROFILES = ("smoke", "quick", "full", "paper")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` merged into a copy of ``base``, dicts recursively; a key set to null (None) in ``override``
+    is removed, so that a config can undo a key its base added (the code default applies again)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

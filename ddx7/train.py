@@ -35,6 +35,7 @@ from .checkpoints import (
     remove_stale_run_temps,
     run_dir,
     run_lock,
+    snapshot_paths,
     write_checkpoint,
 )
 from .data import load_manifest, load_split
@@ -141,6 +142,7 @@ class Trainer:
                  progress: bool = True):
         self.cfg = cfg
         self.tc = cfg["train"]
+        self.snapshot_steps = set(self.tc.get("snapshot_steps", []))
         self.data = dataset
         self.out_dir = Path(out_dir)
         self.rank, self.world = _distributed()
@@ -223,10 +225,11 @@ class Trainer:
         return True
 
     def checkpoint(self, best: bool = False):
-        """last.pt (and best.pt when this step is a new best) and log.csv, in a kill-safe order."""
+        """last.pt (and best.pt when this step is a new best, a snapshot at a snapshot step) and log.csv,
+        in a kill-safe order."""
         state = self.state()  # collective under DDP: every rank takes part
         if self.rank == 0:
-            write_checkpoint(self.out_dir, state, best)
+            write_checkpoint(self.out_dir, state, best, snapshot=self.step in self.snapshot_steps)
 
     def write_missing_best(self):
         """A finished run without a readable best.pt: its best step is lost, the final weights stand in."""
@@ -308,7 +311,8 @@ class Trainer:
                         is_best = v < self.best
                         self.best = min(self.best, v)
                     interrupted = self._stop_requested(ctrl_c)
-                    if validated or self.step % self.tc["checkpoint_every"] == 0 or self.step == stop or interrupted:
+                    if (validated or self.step % self.tc["checkpoint_every"] == 0 or self.step == stop or interrupted
+                            or self.step in self.snapshot_steps):
                         self.wall += time.perf_counter() - t0
                         t0 = time.perf_counter()
                         self.checkpoint(best=is_best)
@@ -332,8 +336,8 @@ def train_run(name: str, profile: str, data_root="data", out_root=None, device=N
         dataset = dataset or load_dataset(cfg["data"]["instrument"], profile, data_root)
         trainer = Trainer(cfg, dataset, out, device, threads, progress)
         if restart and trainer.rank == 0:
-            for f in RUN_FILES:
-                (out / f).unlink(missing_ok=True)
+            for f in [out / f for f in RUN_FILES] + snapshot_paths(out):
+                f.unlink(missing_ok=True)
             remove_stale_run_temps(out)
         if restart and trainer.world > 1:
             dist.barrier()

@@ -199,3 +199,34 @@ def test_quiet_initialisation_starts_as_a_quiet_nearly_pure_tone():
     assert quiet.config["init"]["gain"] == 0.1 and build_model(quiet.config).config == quiet.config
     with pytest.raises(ValueError, match="model.init takes carrier, modulator and gain"):
         build_model({"model": "ddx7", "init": {"carier": -2.0}})
+
+
+def test_snapshots_hold_the_weights_of_their_step_and_survive_a_resume(tmp_path):
+    """train.snapshot_steps: step-NNNNNN.pt holds the weights the run had at that step (the same as a run
+    stopped there), also when the run was interrupted and resumed in between."""
+    cfg = run_config("violin-2osc-imax2", "smoke")
+    cfg["train"].update(steps=5, batch_size=2, excerpt_frames=40, checkpoint_every=4, valid_every=4,
+                        snapshot_steps=[3])
+    data = Dataset(tone_split(), tone_split(seed=1), "m")
+    Trainer(cfg, data, tmp_path / "a", progress=False).run()
+    stopped = Trainer({**cfg, "train": {**cfg["train"], "steps": 3}}, data, tmp_path / "b", progress=False)
+    stopped.run()
+    resumed = Trainer(cfg, data, tmp_path / "c", progress=False)
+    resumed.run(max_steps=2)
+    resumed = Trainer(cfg, data, tmp_path / "c", progress=False)
+    assert resumed.resume() and resumed.step == 2
+    resumed.run()
+    for run in ("a", "c"):
+        assert [p.name for p in sorted((tmp_path / run).glob("step-*.pt"))] == ["step-000003.pt"]
+        snap = load_checkpoint(tmp_path / run / "step-000003.pt")
+        assert snap["step"] == 3 and snap["wall_s"] >= 0
+        assert all(torch.equal(snap["model"][k], stopped.model.state_dict()[k]) for k in snap["model"])
+    assert "optimizer" not in snap  # a snapshot is weights, not a training state
+
+
+def test_a_null_in_a_config_removes_the_key_its_base_set():
+    from ddx7.runs import deep_merge
+
+    merged = deep_merge({"train": {"steps": 9, "snapshot_steps": [3]}, "loss": {"eps": 1e-5}},
+                       {"train": {"snapshot_steps": None, "steps": 2}, "loss": {"eps": None}, "gone": None})
+    assert merged == {"train": {"steps": 2}, "loss": {}}

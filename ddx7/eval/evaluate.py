@@ -5,8 +5,9 @@ Metrics: multi-scale spectral loss; Fréchet Audio Distance under every availabl
 (same extractor as the dataset: median |cents|, raw pitch accuracy within 50 cents) on voiced
 frames; loudness error (mean |dB|). Also written: a few test excerpts as 16 kHz WAV (original and
 resynthesis; for Table 2 runs the paper's intervention too) chosen by a fixed rule (evenly spaced
-over the test excerpts in manifest order), the training curve, and a half-precision copy of the
-model (``model.pt``) that ``ddx7 resynth`` can use.
+over the test excerpts in manifest order), the training curve, a half-precision copy of the
+model (``model.pt``) that ``ddx7 resynth`` can use, and the same test metrics for each of the run's
+snapshots (``snapshots`` in metrics.json: the learning curves' test points).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from .. import SAMPLE_RATE
 from ..atomic import atomic_write, torch_save, write_bytes, write_csv, write_json
 from ..audio_io import write_audio
-from ..checkpoints import load_checkpoint, load_model, run_dir
+from ..checkpoints import load_checkpoint, load_model, run_dir, snapshot_paths
 from ..data import load_manifest, load_split
 from ..data.features import extract_f0, loudness_db, pitch_metrics
 from ..data.instruments import periodicity_threshold
@@ -103,6 +104,28 @@ def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness,
             "loudness_mean_abs_db": float(np.mean(np.abs(ld_hat - original_loudness)))}
 
 
+def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: str, embeddings, data_root, profile,
+                vggish_weights=None) -> tuple[dict, np.ndarray]:
+    """(MSS, FAD per embedding, f0 and loudness errors) of ``model`` on the test split, and its resynthesis."""
+    f0 = torch.as_tensor(test["f0_hz"], dtype=torch.float32)
+    ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
+    original = np.asarray(test["audio"], dtype=np.float32)
+    resynth_t = render_split(model, f0, ld)
+    resynth = resynth_t.numpy()
+    mss = MultiScaleSpectralLoss()
+    with torch.no_grad():
+        mss_values = [mss(resynth_t[i:i + 1], torch.from_numpy(original[i:i + 1])).item() for i in range(len(original))]
+    scores = {
+        "mss": float(np.mean(mss_values)),
+        "fad": fad_metrics(original, resynth, embeddings, Path(data_root) / profile / instrument / "fad_cache",
+                           manifest["manifest_hash"], vggish_weights),
+        **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
+                                 np.asarray(test["loudness_db"]), resynth, extractor,
+                                 periodicity_threshold(instrument)),
+    }
+    return scores, resynth
+
+
 def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None, results_root="results",
                  embeddings=DEFAULT_EMBEDDINGS, vggish_weights=None, n_clips: int = 3, ship_model: bool = True,
                  progress: bool = True) -> dict:
@@ -120,25 +143,25 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     f0 = torch.as_tensor(test["f0_hz"], dtype=torch.float32)
     ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
     original = np.asarray(test["audio"], dtype=np.float32)
-    resynth_t = render_split(model, f0, ld)
-    resynth = resynth_t.numpy()
-    mss = MultiScaleSpectralLoss()
-    with torch.no_grad():
-        mss_values = [mss(resynth_t[i:i + 1], torch.from_numpy(original[i:i + 1])).item() for i in range(len(original))]
     extractor = ckpt.get("extractor") or manifest.get("extractor", {}).get("method", "pyin")
+    scores, resynth = test_scores(model, test, instrument, manifest, extractor, embeddings, data_root, profile,
+                                  vggish_weights)
     metrics = {
         "run": name, "profile": profile, "instrument": instrument, "model": cfg["model"]["kind"],
         "patch": cfg["model"].get("patch"), "imax": cfg["model"].get("imax"), "tables": cfg.get("tables", []),
-        "test_excerpts": len(original), "mss": float(np.mean(mss_values)),
-        "fad": fad_metrics(original, resynth, embeddings, Path(data_root) / profile / instrument / "fad_cache",
-                           manifest["manifest_hash"], vggish_weights),
-        **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
-                                 np.asarray(test["loudness_db"]), resynth, extractor,
-                                 periodicity_threshold(instrument)),
+        "test_excerpts": len(original), **scores,
         "steps": ckpt.get("step"), "steps_total": stats["steps_total"], "best_valid_mss": ckpt.get("best_valid"),
         "train_wall_s": stats["train_wall_s"], "seed": cfg["seed"], "manifest_hash": manifest["manifest_hash"],
         "config": cfg, "checkpoint": str(ckpt_path),
     }
+    snapshots = []
+    for path in snapshot_paths(ckpt_path.parent):  # the same test metrics at the steps the config lists
+        snap_model, snap = load_model(path)
+        snap_scores, _ = test_scores(snap_model, test, instrument, manifest, extractor, embeddings, data_root,
+                                     profile, vggish_weights)
+        snapshots.append({"step": snap["step"], "train_wall_s": snap.get("wall_s"), **snap_scores})
+    if snapshots:
+        metrics["snapshots"] = snapshots
     out = Path(results_root) / profile / name
     out.mkdir(parents=True, exist_ok=True)
     clip_ids = chosen_indices(len(original), n_clips)
