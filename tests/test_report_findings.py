@@ -216,17 +216,3 @@ def test_experiment_finding_names_pitched_variants_and_the_best_against_the_base
     assert "Lowest loudness error: baseline (5.00 dB)." in text
     assert "**f**" not in text  # a lone run has nothing to compare
     assert "No recipe experiment" in findings.experiment_finding(pd.DataFrame())
-
-
-def test_equal_compute_finding_gives_the_ratios_of_each_complete_pair():
-    row = lambda run, variant, steps, fad, mss, loud, f0: {  # noqa: E731
-        "run": run, "variant": variant, "steps": steps, "wall (s)": 700, "FAD aisfx": fad, "MSS": mss,
-        "loudness error (dB)": loud, "f0 error (cents)": f0}
-    table = pd.DataFrame([row("hpn-v", "baseline", 1800, 60.0, 7.5, 2.0, 3.0),
-                          row("v-6osc", "long", 9000, 69.0, 9.0, 2.5, 4.0),
-                          row("v-6osc", "baseline", 1800, 90.0, 12.0, 5.0, 4.0),
-                          row("hpn-f", "baseline", 1800, 50.0, 6.0, 1.0, 2.0)])  # flute's DDX7 not run yet
-    text = findings.equal_compute_finding(table, {"violin": ("hpn-v", "v-6osc"), "flute": ("hpn-f", "f-6osc")})
-    assert "**violin**: DDX7 (9000 steps, 700 s) / HpN (1800 steps, 700 s): FAD aisfx 69.0 / 60.0 = **1.15×**" in text
-    assert "MSS 9.00 / 7.50 = 1.20×" in text and "flute" not in text
-    assert "No Table 1 pair" in findings.equal_compute_finding(table, {"flute": ("hpn-f", "f-6osc")})

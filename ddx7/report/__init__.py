@@ -5,7 +5,8 @@
 * :mod:`.loaders` — ``results/<profile>/`` as tables;
 * :mod:`.findings` — our tables against the paper's claims, in words (pure functions of tables);
 * :mod:`.analyses` — analyses that run the trained models;
-* :mod:`.players`, :mod:`.figures`, :mod:`.widgets` — audio players, figures, interactive views.
+* :mod:`.players`, :mod:`.figures`, :mod:`.widgets` — audio players, figures, interactive views;
+* :mod:`.display` — how a table is shown (``show``: no pandas index column).
 """
 
 from ..paper import table1_pairs, table2_runs, table_runs
@@ -19,6 +20,7 @@ from .analyses import (
     excerpt_controls,
     init_flatness,
 )
+from .display import show
 from .figures import (
     plot_curves,
     plot_fad_heatmap,
@@ -26,6 +28,7 @@ from .figures import (
     plot_intervention_spectrograms,
     plot_metric_bars,
     plot_rtf,
+    plot_test_curves,
 )
 from .findings import (
     ablation_finding,
@@ -33,7 +36,7 @@ from .findings import (
     collapsed_runs,
     convergence_finding,
     dropout_finding,
-    equal_compute_finding,
+    equal_budget_finding,
     experiment_finding,
     imax_finding,
     paper_note,
@@ -45,6 +48,7 @@ from .loaders import (
     budget_table,
     convergence_table,
     embedding_names,
+    equal_budget_table,
     experiment_table,
     experiments_dir,
     fad_table,
@@ -54,6 +58,7 @@ from .loaders import (
     metrics_table,
     pivot_metric,
     rtf_meta,
+    snapshot_table,
     train_bench_tables,
     training_summary,
 )
@@ -66,11 +71,12 @@ __all__ = [
     "EXTRA_DROPOUT", "collapsed_flatness", "dropout_comparison", "dropout_gap_runs", "dropout_gap_table",
     "excerpt_controls", "init_flatness",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
-    "plot_rtf",
+    "plot_rtf", "plot_test_curves", "show",
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",
-    "equal_compute_finding", "experiment_finding", "imax_finding", "paper_note", "rtf_note", "table1_finding",
+    "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rtf_note",
+    "table1_finding",
     "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "experiment_table", "experiments_dir",
-    "fad_table",
+    "equal_budget_table", "fad_table", "snapshot_table",
     "load_curves",
     "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
     "training_summary",

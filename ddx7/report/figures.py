@@ -31,6 +31,22 @@ def plot_curves(curves: pd.DataFrame, split: str = "valid", x: str = "step", ins
     return fig
 
 
+def plot_test_curves(snapshots: pd.DataFrame, metric: str = "FAD aisfx", instruments=INSTRUMENTS):
+    """One panel per instrument: a test metric of each run (snapshot_table) against its training CPU
+    seconds: DDX7's snapshots and shipped model as a line, HpN's shipped model as a point."""
+    fig, axes = plt.subplots(1, len(instruments), figsize=(5 * len(instruments), 3.8), squeeze=False)
+    for ax, inst in zip(axes[0], instruments):
+        for run, d in snapshots[snapshots["instrument"] == inst].groupby("run"):
+            d = d.sort_values("CPU s")
+            ax.plot(d["CPU s"], d[metric], marker="o" if d["model"].iloc[0] == "ddx7" else "s", label=run)
+            for x, y, step in zip(d["CPU s"], d[metric], d["step"]):
+                ax.annotate(f"{step}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(title=f"{inst}: test {metric} (labels: steps)", xlabel="CPU seconds (1 thread)", ylabel=metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def plot_metric_bars(table: pd.DataFrame, x: str = "instrument", hue: str = "model"):
     """One bar chart per metric of a metrics_table (every FAD column, MSS, f0 error)."""
     metrics = [c for c in table.columns if c.startswith("FAD")] + ["MSS", "f0 error (cents)"]

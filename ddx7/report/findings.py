@@ -204,23 +204,25 @@ def experiment_finding(table: pd.DataFrame) -> str:
     return "\n\n".join(lines)
 
 
-def equal_compute_finding(table: pd.DataFrame, pairs: Mapping[str, tuple[str, str]], variant: str = "long") -> str:
-    """Table 1 pairs at equal compute from an experiment_table: HpN's baseline row beside DDX7's
-    ``variant`` row (``pairs``: instrument → (HpN run, DDX7 run), as paper.table1_pairs), with the
-    ratios the issue's targets are stated in (FAD ≤ 1.15× HpN, loudness error ≤ 3 dB)."""
-    def row(run, var):
-        r = table[(table["run"] == run) & (table["variant"] == var)]
-        return None if r.empty else r.iloc[0]
-
+def equal_budget_finding(table: pd.DataFrame, fad_target: float = 1.15, loudness_target: float = 3.0) -> str:
+    """An equal_budget_table in words, against issue 16's targets at equal CPU time (DDX7/HpN FAD ≤
+    ``fad_target``, DDX7 loudness error ≤ ``loudness_target`` dB) and the paper's claim (comparable)."""
+    if table.empty:
+        return "No Table 1 pair has both runs evaluated with snapshots yet."
     lines = []
-    for instrument, (hpn_run, ddx7_run) in pairs.items():
-        hpn, ddx7 = row(hpn_run, "baseline"), row(ddx7_run, variant)
-        if hpn is None or ddx7 is None:
-            continue
-        lines.append(f"**{instrument}**: DDX7 ({ddx7['steps']} steps, {ddx7['wall (s)']} s) / HpN ({hpn['steps']} "
-                     f"steps, {hpn['wall (s)']} s): FAD aisfx {ddx7['FAD aisfx']:.1f} / {hpn['FAD aisfx']:.1f} = "
-                     f"**{ddx7['FAD aisfx'] / hpn['FAD aisfx']:.2f}×**, MSS {ddx7['MSS']:.2f} / {hpn['MSS']:.2f} = "
-                     f"{ddx7['MSS'] / hpn['MSS']:.2f}×; loudness error {ddx7['loudness error (dB)']:.1f} dB vs "
-                     f"{hpn['loudness error (dB)']:.1f} dB; f0 error {ddx7['f0 error (cents)']:.1f} vs "
-                     f"{hpn['f0 error (cents)']:.1f} cents.")
-    return "\n\n".join(lines) or "No Table 1 pair has both runs evaluated at equal compute yet."
+    for instrument, g in table.groupby("instrument", sort=False):
+        parts = []
+        for _, r in g.iterrows():
+            parts.append(f"{r['budget']} ({r['DDX7 steps']:,} vs {r['HpN steps']:,} steps, {r['DDX7 CPU s']:,.0f} vs "
+                         f"{r['HpN CPU s']:,.0f} CPU s): FAD {r['FAD DDX7']:.1f} / {r['FAD HpN']:.1f} = "
+                         f"**{r['FAD ratio']:.2f}×**, MSS {r['MSS ratio']:.2f}×, loudness error "
+                         f"{r['loudness error DDX7 (dB)']:.1f} vs {r['loudness error HpN (dB)']:.1f} dB")
+        t = g[g["budget"] == "equal CPU time"]
+        verdict = ""
+        if len(t):
+            t = t.iloc[0]
+            ok = t["FAD ratio"] <= fad_target and t["loudness error DDX7 (dB)"] <= loudness_target
+            verdict = (f" — at equal CPU time {'within' if ok else 'outside'} the targets (FAD ≤ {fad_target}× "
+                       f"HpN, loudness error ≤ {loudness_target:g} dB)")
+        lines.append(f"**{instrument}**, DDX7 / HpN: " + "; ".join(parts) + verdict + ".")
+    return "\n\n".join(lines)

@@ -98,8 +98,20 @@ def metrics_table(profile: str, runs) -> pd.DataFrame:
     out = df[cols].rename(columns={"mss": "MSS", "f0_median_abs_cents": "f0 error (cents)",
                                    "loudness_mean_abs_db": "loudness error (dB)", "steps": "best step",
                                    **{c: f"FAD {c[4:]}" for c in fad_cols}})
+    conv = convergence_table(profile)
+    if not conv.empty:
+        out["converged"] = out["run"].map(lambda r: converged_label(conv, r))
     order = {r: i for i, r in enumerate(runs)}
     return out.sort_values("run", key=lambda s: s.map(order)).set_index("run")
+
+
+def converged_label(conv: pd.DataFrame, run: str) -> str:
+    """'yes' when ``run``'s validation loss changed by less than 2 % over the last third of its training
+    (convergence_table), else 'no (−x % in the last third)'; '?' without a curve."""
+    if run not in conv.index:
+        return "?"
+    row = conv.loc[run]
+    return "yes" if row["verdict"] == "flat" else f"no ({row['change over last third (%)']:+.1f} % in the last third)"
 
 
 def pivot_metric(table: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
@@ -200,8 +212,9 @@ def experiments_dir():
 
 def experiment_table() -> pd.DataFrame:
     """The recipe experiments (``ddx7/configs/experiments``, evaluated into results/experiments/full/):
-    one row per evaluated run, the change it makes (its config file's leading comment), its test
-    metrics and whether it is pitched (median f0 error < 20 cents). Empty when none is evaluated."""
+    one row per evaluated run (``name``; ``run`` and ``variant`` split from it, ``--recipe1`` being the
+    baseline), the change it makes (its config file's leading comment), its test metrics and whether it is
+    pitched (median f0 error < 20 cents). Empty when none is evaluated."""
     path = experiments_dir() / "metrics.csv"
     if not path.exists():
         return pd.DataFrame()
@@ -209,7 +222,8 @@ def experiment_table() -> pd.DataFrame:
     rows = []
     for r in df.itertuples():
         run, _, variant = r.run.partition("--")
-        rows.append({"run": run, "variant": variant or "baseline", "change": _experiment_change(r.run),
+        rows.append({"name": r.run, "run": run, "variant": "baseline" if variant in ("", "recipe1") else variant,
+                     "change": _experiment_change(r.run),
                      "steps": r.steps, "best step": r.best_step, "wall (s)": round(r.train_wall_s),
                      "best valid MSS": r.best_valid_mss,
                      "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
@@ -221,10 +235,60 @@ def experiment_table() -> pd.DataFrame:
 def _experiment_change(name: str) -> str:
     """An experiment's config file's leading comment, without its "Issue N experiment:" prefix."""
     path = EXPERIMENTS_DIR / f"{name}.yaml"
-    if "--" not in name or not path.exists():
+    if "--" not in name or name.endswith("--recipe1") or not path.exists():
         kind = run_config(name, "full")["model"]["kind"] if name in list_runs() else "ddx7"
+        if name.endswith("--recipe1"):
+            return "recipe 1: the full profile's recipe before issue 16 (1,800 steps, log floor 1e-7)"
         return f"the full profile's recipe (ddx7/configs/{kind}.yaml)"
     lines = path.read_text().splitlines()
     comment = " ".join(line.lstrip("# ") for line in lines[:next((i for i, x in enumerate(lines)
                                                                    if not x.startswith("#")), len(lines))])
     return re.sub(r"^Issue \d+ experiment:?\s*", "", comment) or "?"
+
+
+def snapshot_table(profile: str, runs) -> pd.DataFrame:
+    """Test metrics along training: one row per evaluated snapshot of ``runs`` (metrics.json ``snapshots``,
+    the weights at that step) and one for the model each run shipped (its best validation step, after all
+    its steps), with the CPU seconds trained so far (1 thread)."""
+    rows = []
+    for run in runs:
+        path = results_dir(profile) / run / "metrics.json"
+        if not path.exists():
+            continue
+        m = json.loads(path.read_text())
+        points = [{**s, "point": f"step {s['step']}"} for s in m.get("snapshots", [])]
+        points.append({**m, "step": m.get("steps_total"), "point": f"best of {m.get('steps_total')} (shipped)"})
+        for p in points:
+            rows.append({"run": run, "instrument": m["instrument"], "model": m["model"], "point": p["point"],
+                         "step": p["step"], "CPU s": p.get("train_wall_s"), "MSS": p["mss"],
+                         "FAD aisfx": p.get("fad", {}).get("aisfx", {}).get("fad"),
+                         "f0 error (cents)": p["f0_median_abs_cents"],
+                         "loudness error (dB)": p["loudness_mean_abs_db"]})
+    return pd.DataFrame(rows)
+
+
+def equal_budget_table(profile: str, pairs) -> pd.DataFrame:
+    """Table 1 pairs at equal steps and at equal CPU time: per instrument, HpN's shipped model beside
+    DDX7's snapshot at HpN's step count (equal steps) and DDX7's shipped model (its longer budget, about
+    HpN's CPU time), with DDX7/HpN ratios of FAD (aisfx) and MSS."""
+    snaps = snapshot_table(profile, [r for pair in pairs.values() for r in pair])
+    rows = []
+    for instrument, (hpn_run, ddx7_run) in pairs.items():
+        hpn = snaps[(snaps["run"] == hpn_run) & snaps["point"].str.startswith("best")]
+        ddx7 = snaps[snaps["run"] == ddx7_run]
+        if hpn.empty or ddx7.empty:
+            continue
+        hpn = hpn.iloc[0]
+        for budget, d in (("equal steps", ddx7[ddx7["step"] == hpn["step"]]),
+                          ("equal CPU time", ddx7[ddx7["point"].str.startswith("best")])):
+            if d.empty:
+                continue
+            d = d.iloc[0]
+            rows.append({"instrument": instrument, "budget": budget, "DDX7 steps": d["step"],
+                         "DDX7 CPU s": d["CPU s"], "HpN steps": hpn["step"], "HpN CPU s": hpn["CPU s"],
+                         "FAD DDX7": d["FAD aisfx"], "FAD HpN": hpn["FAD aisfx"],
+                         "FAD ratio": d["FAD aisfx"] / hpn["FAD aisfx"], "MSS ratio": d["MSS"] / hpn["MSS"],
+                         "loudness error DDX7 (dB)": d["loudness error (dB)"],
+                         "loudness error HpN (dB)": hpn["loudness error (dB)"],
+                         "f0 error DDX7 (cents)": d["f0 error (cents)"]})
+    return pd.DataFrame(rows)

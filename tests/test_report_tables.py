@@ -1,0 +1,69 @@
+"""Tables as the book shows them (ddx7.report.display.show) and the learning-curve / equal-budget tables
+built from metrics.json snapshots, on small hand-made results with known answers."""
+
+import json
+
+import pandas as pd
+
+from ddx7 import report
+from ddx7.report import findings
+from ddx7.report.loaders import converged_label
+
+
+def test_show_has_no_index_column_and_keeps_a_named_index_as_a_column():
+    table = pd.DataFrame({"run": ["a", "b"], "MSS": [7.12345, 140.4932], "steps": [1800, 9000]}).set_index("run")
+    html = report.show(table).to_html()
+    assert "row_heading" not in html  # no index cells
+    assert ">run</th>" in html and ">a</td>" in html
+    assert ">7.123</td>" in html and ">140.5</td>" in html and ">9000</td>" in html
+
+
+def test_show_joins_pivot_columns_so_adjacent_numbers_stay_apart():
+    long = pd.DataFrame({"imax": ["2", "2", "4π", "4π"], "instrument": ["flute", "violin"] * 2,
+                         "MSS": [140.49, 93.6, 1.0, 2.0]})
+    pivot = long.pivot_table(index="imax", columns="instrument", values=["MSS"], aggfunc="first")
+    html = report.show(pivot).to_html()
+    assert ">MSS · flute</th>" in html and ">MSS · violin</th>" in html
+    assert ">140.5</td>" in html and ">93.6</td>" in html and ">imax</th>" in html
+
+
+def test_show_writes_missing_values_as_a_dash():
+    assert ">—</td>" in report.show(pd.DataFrame({"x": [1.5, float("nan")]})).to_html()
+
+
+def test_converged_label():
+    conv = pd.DataFrame({"run": ["a", "b"], "verdict": ["flat", "still improving"],
+                         "change over last third (%)": [-0.5, -7.25]}).set_index("run")
+    assert converged_label(conv, "a") == "yes"
+    assert converged_label(conv, "b") == "no (-7.2 % in the last third)"
+    assert converged_label(conv, "c") == "?"
+
+
+def _metrics(run, model, instrument, mss, fad, loud, steps, wall, snapshots=()):
+    return {"run": run, "model": model, "instrument": instrument, "mss": mss, "fad": {"aisfx": {"fad": fad}},
+            "f0_median_abs_cents": 5.0, "loudness_mean_abs_db": loud, "steps_total": steps, "train_wall_s": wall,
+            "snapshots": [{"step": s, "train_wall_s": w, "mss": m, "fad": {"aisfx": {"fad": f}},
+                           "f0_median_abs_cents": 9.0, "loudness_mean_abs_db": ld}
+                          for s, w, m, f, ld in snapshots]}
+
+
+def test_equal_budget_table_pairs_hpn_with_ddx7_at_its_steps_and_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "results" / "p"
+    for m in (_metrics("hpn-v", "hpn", "violin", 7.0, 60.0, 2.0, 1800, 800.0),
+              _metrics("v-6osc", "ddx7", "violin", 8.0, 66.0, 1.5, 9000, 750.0,
+                       snapshots=[(1800, 150.0, 10.0, 90.0, 3.0), (4500, 380.0, 9.0, 75.0, 2.5)])):
+        (root / m["run"]).mkdir(parents=True)
+        (root / m["run"] / "metrics.json").write_text(json.dumps(m))
+    snaps = report.snapshot_table("p", ["hpn-v", "v-6osc"])
+    assert list(snaps["step"]) == [1800, 1800, 4500, 9000]
+    assert list(snaps["CPU s"]) == [800.0, 150.0, 380.0, 750.0]
+    table = report.equal_budget_table("p", {"violin": ("hpn-v", "v-6osc")}).set_index("budget")
+    assert table.loc["equal steps", "FAD ratio"] == 90.0 / 60.0
+    assert table.loc["equal CPU time", "FAD ratio"] == 66.0 / 60.0
+    assert table.loc["equal CPU time", "MSS ratio"] == 8.0 / 7.0
+    text = findings.equal_budget_finding(table.reset_index())
+    assert "equal steps (1,800 vs 1,800 steps, 150 vs 800 CPU s): FAD 90.0 / 60.0 = **1.50×**" in text
+    assert "within the targets" in text
+    worse = table.reset_index().assign(**{"loudness error DDX7 (dB)": 3.5})
+    assert "outside the targets" in findings.equal_budget_finding(worse)
