@@ -67,3 +67,29 @@ def test_equal_budget_table_pairs_hpn_with_ddx7_at_its_steps_and_at_its_end(tmp_
     assert "within the targets" in text
     worse = table.reset_index().assign(**{"loudness error DDX7 (dB)": 3.5})
     assert "outside the targets" in findings.equal_budget_finding(worse)
+
+
+def test_rest_levels_tell_a_rendering_that_stops_between_notes_from_one_that_keeps_sounding():
+    import numpy as np
+
+    from ddx7.report.analyses import rest_levels
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+    gate = (np.floor(t * 4) % 2 == 0).astype(float)  # 0.25 s notes and 0.25 s rests
+    detached = tone * gate + 1e-4 * np.sin(2 * np.pi * 440 * t)  # rests 70 dB down, not digital silence
+    levels = rest_levels(detached, {"same": detached, "legato": tone}, below_db=20)
+    assert levels["rest frames"] > 150
+    assert levels["same"] == levels["input"] < -25
+    assert abs(levels["legato"]) < 2  # no rests: the "rest" frames are as loud as the notes
+    assert np.isnan(rest_levels(tone, {"x": tone})["x"])  # a signal without rests has no rest level
+
+
+def test_rest_finding_says_which_model_keeps_sounding():
+    table = pd.DataFrame({"instrument": ["violin", "violin"], "input": [-24.0, -20.0], "HpN": [-20.0, -18.0],
+                          "DDX7": [-10.0, -12.0], "rest frames": [40, 60]})
+    text = findings.rest_finding(table)
+    assert "rests sit -22.0 dB under the notes in the input, -19.0 dB in HpN's resynthesis and -11.0 dB in DDX7's: " \
+           "HpN stops, DDX7 keeps sounding" in text
+    assert "No shipped" in findings.rest_finding(pd.DataFrame())

@@ -19,6 +19,7 @@ from .analyses import (
     dropout_gap_table,
     excerpt_controls,
     init_flatness,
+    rest_level_table,
 )
 from .display import show
 from .figures import (
@@ -40,6 +41,7 @@ from .findings import (
     experiment_finding,
     imax_finding,
     paper_note,
+    rest_finding,
     rtf_note,
     table1_finding,
 )
@@ -69,11 +71,11 @@ __all__ = [
     "table1_pairs", "table2_runs", "table_runs",
     "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
     "EXTRA_DROPOUT", "collapsed_flatness", "dropout_comparison", "dropout_gap_runs", "dropout_gap_table",
-    "excerpt_controls", "init_flatness",
+    "excerpt_controls", "init_flatness", "rest_level_table",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
     "plot_rtf", "plot_test_curves", "show",
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",
-    "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rtf_note",
+    "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rest_finding", "rtf_note",
     "table1_finding",
     "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "experiment_table", "experiments_dir",
     "equal_budget_table", "fad_table", "snapshot_table",

@@ -1,4 +1,5 @@
-"""Analyses that run the trained models: spectral flatness at initialisation, the dropout gap, a clip's controls."""
+"""Analyses that run the trained models or measure their audio: spectral flatness at initialisation, the dropout
+gap, a clip's controls, the level of rests between detached notes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import soundfile as sf
 import torch
 
 from ..checkpoints import CHECKPOINT_ROOT, load_model
+from ..data.features import loudness_db
 from ..losses import MultiScaleSpectralLoss
 from ..models import build_model
 from ..pipeline import RESULTS, find_root, results_dir
@@ -111,3 +113,35 @@ def excerpt_controls(profile: str, run: str, index: int = 0):
     audio, _ = sf.read(results_dir(profile) / run / m["clips"][index]["original"], dtype="float32")
     f0, ld, _ = features(audio, ckpt.get("extractor") or "pyin", run)
     return model, f0, ld, audio
+
+
+def rest_levels(original: np.ndarray, renders: dict[str, np.ndarray], below_db: float = 20.0) -> dict[str, float]:
+    """Do detached notes stop? The rests of ``original`` are its frames at least ``below_db`` under its
+    notes' level (the 90th percentile of its frame loudness); for the original and each rendering, the mean
+    loudness on those frames minus the signal's own notes' level, in dB (NaN without rests). A rendering
+    that keeps sounding between notes sits far above the original's value."""
+    lo = loudness_db(np.asarray(original, dtype=np.float32))
+    rests = lo < np.percentile(lo, 90) - below_db
+    out = {}
+    for name, audio in {"input": original, **renders}.items():
+        ld = loudness_db(np.asarray(audio, dtype=np.float32))[:len(lo)]
+        out[name] = float(ld[rests].mean() - np.percentile(ld, 90)) if rests.any() else float("nan")
+    out["rest frames"] = int(rests.sum())
+    return out
+
+
+def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFrame:
+    """rest_levels of every shipped test clip of the Table 1 pairs (instrument → (HpN run, DDX7 run)): one
+    row per clip with rests, the input's level beside HpN's and DDX7's, from results/ alone."""
+    rows = []
+    for instrument, (hpn, ddx7) in pairs.items():
+        clips = {run: load_metrics_json(profile, run)["clips"] for run in (hpn, ddx7)}
+        for a, b in zip(clips[hpn], clips[ddx7]):
+            if a["excerpt"] != b["excerpt"]:
+                continue  # evaluated on different test splits: nothing to compare
+            read = lambda run, rel: sf.read(results_dir(profile) / run / rel, dtype="float32")[0]  # noqa: E731
+            levels = rest_levels(read(hpn, a["original"]), {"HpN": read(hpn, a["resynth"]),
+                                                             "DDX7": read(ddx7, b["resynth"])}, below_db)
+            if levels["rest frames"]:
+                rows.append({"instrument": instrument, "excerpt": a["excerpt"], **levels})
+    return pd.DataFrame(rows)

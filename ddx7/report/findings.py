@@ -226,3 +226,19 @@ def equal_budget_finding(table: pd.DataFrame, fad_target: float = 1.15, loudness
                        f"HpN, loudness error ≤ {loudness_target:g} dB)")
         lines.append(f"**{instrument}**, DDX7 / HpN: " + "; ".join(parts) + verdict + ".")
     return "\n\n".join(lines)
+
+
+def rest_finding(table: pd.DataFrame, margin_db: float = 6.0) -> str:
+    """A rest_level_table in words: per instrument, the rests' level below the notes in the input and in
+    each model (mean over clips), and whether each model's rests are within ``margin_db`` of the input's."""
+    if table.empty:
+        return "No shipped test clip of the Table 1 pairs has rests between its notes."
+    lines = []
+    for instrument, g in table.groupby("instrument", sort=False):
+        mean = g[["input", "HpN", "DDX7"]].mean()
+        verdict = ", ".join(f"{m} {'stops' if mean[m] - mean['input'] <= margin_db else 'keeps sounding'}"
+                            for m in ("HpN", "DDX7"))
+        lines.append(f"**{instrument}** ({len(g)} clips with rests): rests sit {mean['input']:.1f} dB under the notes "
+                     f"in the input, {mean['HpN']:.1f} dB in HpN's resynthesis and {mean['DDX7']:.1f} dB in DDX7's: "
+                     f"{verdict} (within {margin_db:g} dB of the input's silence or not).")
+    return "\n\n".join(lines)
