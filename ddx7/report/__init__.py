@@ -12,9 +12,7 @@
 from ..paper import table1_pairs, table2_runs, table_runs
 from ..pipeline import ensure_results, ensure_rtf, ensure_streaming_rtf, find_root, results_dir
 from .analyses import (
-    EXTRA_DROPOUT,
     collapsed_flatness,
-    dropout_comparison,
     dropout_gap_runs,
     dropout_gap_table,
     excerpt_controls,
@@ -70,7 +68,7 @@ from .widgets import intervention_panel_for, live_sliders
 __all__ = [
     "table1_pairs", "table2_runs", "table_runs",
     "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
-    "EXTRA_DROPOUT", "collapsed_flatness", "dropout_comparison", "dropout_gap_runs", "dropout_gap_table",
+    "collapsed_flatness", "dropout_gap_runs", "dropout_gap_table",
     "excerpt_controls", "init_flatness", "rest_level_table",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
     "plot_rtf", "plot_test_curves", "show",

@@ -21,8 +21,6 @@ from ..runs import model_kwargs, run_config
 from .findings import collapsed_runs
 from .loaders import load_metrics, load_metrics_json, load_test_split
 
-EXTRA_DROPOUT = "extra-dropout0.5"  # results/<profile>/EXTRA_DROPOUT/<run>: runs kept with the paper's dropout
-
 
 def init_flatness(run: str, profile: str, f0_hz: float = 300.0, loudness_db: float = -40.0) -> float:
     """Spectral flatness of a 2 s note rendered by the run's model at initialisation (its seed): ~0 for a
@@ -79,30 +77,8 @@ def dropout_gap_table(profile: str, runs, seeds: int = 3) -> pd.DataFrame:
 
 
 def dropout_gap_runs(profile: str) -> list[str]:
-    """The evaluated DDX7 runs of the profile, then those kept with the paper's dropout (``EXTRA_DROPOUT/<run>``)."""
-    extra = sorted(p.parent.name for p in (results_dir(profile) / EXTRA_DROPOUT).glob("*/metrics.json"))
-    return [*load_metrics(profile).query("model == 'ddx7'")["run"], *(f"{EXTRA_DROPOUT}/{r}" for r in extra)]
-
-
-def dropout_comparison(profile: str) -> pd.DataFrame:
-    """Runs kept with the paper's dropout 0.5 (``results/<profile>/extra-dropout0.5/<run>``) beside the same run
-    with the profile's dropout: test metrics, and MSS of the clips with dropout on vs off."""
-    extra = results_dir(profile) / EXTRA_DROPOUT
-    pairs = [p.parent.name for p in sorted(extra.glob("*/metrics.json"))
-             if (results_dir(profile) / p.parent.name / "metrics.json").exists()]
-    if not pairs:
-        return pd.DataFrame()
-    rows = []
-    for run in pairs:
-        for name in (f"{EXTRA_DROPOUT}/{run}", run):
-            m = load_metrics_json(profile, name)
-            gap = dropout_gap_table(profile, [name]).iloc[0]
-            rows.append({"run": run, "dropout": m["config"]["model"]["dropout"], "FAD aisfx": m["fad"]["aisfx"]["fad"],
-                         "MSS": m["mss"], "loudness error (dB)": m["loudness_mean_abs_db"],
-                         "f0 error (cents)": m["f0_median_abs_cents"], "best valid MSS": m["best_valid_mss"],
-                         "clips MSS, dropout on": gap["MSS (dropout on, as trained)"],
-                         "reverb tail energy": gap["reverb tail energy"]})
-    return pd.DataFrame(rows).set_index(["run", "dropout"])
+    """The evaluated DDX7 runs of the profile."""
+    return list(load_metrics(profile).query("model == 'ddx7'")["run"])
 
 
 def excerpt_controls(profile: str, run: str, index: int = 0):
