@@ -83,6 +83,9 @@ class StreamingDDX7(nn.Module):
 
     One flat module (no sub-module per layer) so that eager Python overhead stays small; the same
     code compiles with TorchScript (:func:`compile_streaming`). CPU, float32.
+
+    A JavaScript copy for the book's live page: ddx7/web/ddx7_model.js (``DDX7Live``), compared with this
+    class by tests/test_web_live.py.
     """
 
     weights: List[Tensor]

@@ -2,6 +2,8 @@
 
 The impulse response lasts 1 s; the direct path h[0] = 1 is fixed. decay starts at 5 (1/s) and the
 wet gain at 0, so a new model is exactly dry: y = x + 0 · (x * tail) = x.
+
+A JavaScript copy (partitioned, streaming): ddx7/web/ddx7_model.js, compared by tests/test_web_live.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Five residual blocks, 128 channels, kernel 3, dilations 1, 2, 4, 8, 16, weight-n
 convolutions, ReLU + dropout; a 1×1 projection on the residual path only where the channel count
 changes (first and last block); the last block is linear. Receptive field 1 + 2·(k−1)·Σd = 125 frames.
 
+A JavaScript copy: ddx7/web/ddx7_model.js (tests/test_web_live.py compares it).
 A copy for streaming: ddx7/stream.py StreamingDDX7 (``_init_decoder``, ``decode_scaled``) runs this
 network block by block as cached matrix products (~30× faster than conv1d on one frame);
 tests/test_stream.py checks it against the offline model for every patch. Change both together.

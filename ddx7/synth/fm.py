@@ -7,6 +7,9 @@ Envelopes are a_k = max_ol · sigmoid(z_k). Phases are accumulated in float64 pe
 wrapped to [0, 2π) before the sine, so that long excerpts and block-wise streaming give the same
 samples; the phase carries no gradient (f0 and ratios are not learned).
 
+JavaScript copies (ddx7/web/fm_panel.js for the interventions panel, ddx7/web/ddx7_model.js for the live
+page) are compared with these functions by tests/test_web_panel.py and tests/test_web_live.py.
+
 One home for these formulas: the streaming renderers (ddx7/stream.py: StreamingDDX7, compiled
 with TorchScript, and StreamingHpN) call the functions below — ``upsample_frames``,
 ``phase_sum``/``wrap_phase`` through :class:`RunningPhase`, ``fm_operators``, ``mix_carriers``,
