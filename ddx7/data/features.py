@@ -368,6 +368,8 @@ class CausalFeatures:
     No sample of the future is used, so the only added latency is the block itself; but the
     analysis windows are centred 1024 − 64 samples (60 ms, loudness) and 512 − 64 samples
     (28 ms, f0) behind the frame, so the controls trail the offline (centred) features by that.
+
+    JavaScript mirror (the book's live page): ddx7/web/features.js; tests/test_web_features.py keeps them equal.
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, loudness_n_fft: int = 2048,
