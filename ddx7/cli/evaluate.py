@@ -22,6 +22,14 @@ def add_parser(sub):
     p.add_argument("--vggish-weights", default=None, help="a VGGish state_dict file you supply")
     p.add_argument("--skip-done", action="store_true", help="skip runs whose metrics.json is newer than best.pt")
     p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("eval-unseen", help="Table 1 models on phrases from another soundfont and performance "
+                                           "→ results/<profile>/unseen/")
+    p.add_argument("--profile", default="full")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--results", default="results")
+    p.add_argument("--soundfont", default=None, help="default: Debian's TimGM6mb (apt install timgm6mb-soundfont)")
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each phrase")
+    p.set_defaults(func=cmd_eval_unseen)
 
 
 def cmd_eval(args):
@@ -50,3 +58,16 @@ def cmd_eval(args):
               f"loudness {m['loudness_mean_abs_db']:.1f} dB")
     if write_metrics_csv(args.profile, args.results):
         print(f"wrote {Path(args.results) / args.profile / 'metrics.csv'}")
+
+
+def cmd_eval_unseen(args):
+    from ..eval.unseen import evaluate_unseen
+    from ..paper import table1_pairs
+
+    table = evaluate_unseen(table1_pairs(args.profile), args.profile, args.data_root, args.results, args.soundfont,
+                            args.seconds)
+    for instrument, g in table.groupby("instrument", sort=False):
+        mss = g.groupby("model")["mss"].mean()
+        print(f"{instrument}: {len(g) // 2} phrases, mean MSS DDX7 {mss['ddx7']:.2f} / HpN {mss['hpn']:.2f} = "
+              f"{mss['ddx7'] / mss['hpn']:.2f}x")
+    print(f"wrote {Path(args.results) / args.profile / 'unseen'}")
