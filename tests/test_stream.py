@@ -337,3 +337,16 @@ def test_streaming_benchmark_writes_its_table(tmp_path):
         assert col in df
     assert (df["rtf_mean"] > 0).all() and df["over_deadline"].between(0, 1).all()
     assert len(table) == 6
+
+
+def test_causal_f0_holds_the_note_when_digital_silence_follows_it():
+    """A note followed by digital zeros: the YIN window falls silent ~64 ms before the loudness window drops
+    under the gate; librosa.yin of zeros says 2000 Hz, which the synth would play as a blip at every note
+    end (and hold through the rest). A silent YIN window holds the last pitch instead."""
+    sr = 16000
+    t = np.arange(sr) / sr
+    note = sum(0.3 / k * np.sin(2 * np.pi * 440 * k * t) for k in range(1, 6)).astype(np.float32)
+    f0, loudness = CausalFeatures()(np.concatenate([note, np.zeros(sr // 2, np.float32)]))
+    after = slice(sr // 64, None)  # every frame whose window reaches past the note's end
+    assert np.abs(1200 * np.log2(f0[after] / 440.0)).max() < 20, f0[after].max()
+    assert loudness[-1] == -80.0

@@ -49,6 +49,7 @@ FMIN = 50.0
 FMAX = 2000.0
 LOUDNESS_N_FFT = 2048
 REF_DB = 20.7
+SILENT_ENERGY = 1e-10  # Σ y² of a causal YIN window below this: digital silence, no pitch to read
 RANGE_DB = 80.0
 
 
@@ -363,7 +364,9 @@ class CausalFeatures:
     * loudness: the offline formula (Hann 2048-point |STFT|, 20 log10, A-weighting, − 20.7 dB,
       floor −80 dB, mean over bins) on the 2048 samples ending at the frame's last sample;
     * f0: YIN (``librosa.yin``, frame 1024, fmin 50, fmax 2000 Hz) on the 1024 samples ending
-      there; frames quieter than ``gate_db`` hold the last pitch (the synth needs f0 > 0).
+      there; frames quieter than ``gate_db``, or whose YIN window is digitally silent (Σ y² <
+      ``SILENT_ENERGY``: librosa.yin of zeros says 2000 Hz, a blip at every note that digital silence
+      follows), hold the last pitch (the synth needs f0 > 0).
 
     No sample of the future is used, so the only added latency is the block itself; but the
     analysis windows are centred 1024 − 64 samples (60 ms, loudness) and 512 − 64 samples
@@ -404,8 +407,10 @@ class CausalFeatures:
         fbuf = buf[len(buf) - (self.f0_frame - self.hop + len(block)):]
         f0 = librosa.yin(fbuf, fmin=self.fmin, fmax=self.fmax, sr=self.sr, frame_length=self.f0_frame,
                          hop_length=self.hop, center=False)[:k].astype(np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(fbuf.astype(np.float64), self.f0_frame)[::self.hop][:k]
+        silent = np.einsum("ij,ij->i", windows, windows) < SILENT_ENERGY
         for i in range(k):  # hold the pitch through silence (and before the first sound)
-            if loudness[i] < self.gate_db or not np.isfinite(f0[i]):
+            if loudness[i] < self.gate_db or silent[i] or not np.isfinite(f0[i]):
                 f0[i] = self.last_f0 if self.last_f0 is not None else 220.0
             self.last_f0 = float(f0[i])
         return f0, loudness

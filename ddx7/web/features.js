@@ -15,8 +15,8 @@
  *       index = the first trough with x < 0.1, else argmin x (the first minimum),
  *       shift = parabolic (a = x[i+1] + x[i−1] − 2x[i], b = (x[i+1] − x[i−1])/2, −b/a; 0 when |b| ≥ |a|
  *         or at either end), f0 = sr / (8 + index + shift);
- *   then a frame quieter than gate_db (−70 dB) or with a non-finite f0 holds the last f0 (220 Hz
- *     before the first one).
+ *   then a frame quieter than gate_db (−70 dB), whose YIN window is digitally silent (Σ y² = acf[0] <
+ *     SILENT_ENERGY, 1e-10) or with a non-finite f0 holds the last f0 (220 Hz before the first one).
  * Python computes in float32 (librosa's float32 frames and FFTs); this file computes in float64 and
  * rounds the outputs to float32, so they agree to float32 rounding: tests/test_web_features.py feeds
  * the same signals to both in headless Chromium (in blocks of several sizes) and compares.
@@ -27,7 +27,7 @@
  * frame, its power spectrum back to the autocorrelation), all buffers preallocated, no allocation per
  * frame (processFrame). benchmark() measures it in the page. (Packing two real frames into one complex
  * FFT would save one, but leaks rounding noise of the loud frame into a silent one: a digitally
- * silent YIN frame must give librosa's exact zeros, hence f0 = sr/8 = 2000 Hz, as Python does.)
+ * silent YIN frame must give librosa's exact zeros and acf[0] = 0, as Python does.)
  *
  * Also: Resampler / resample / resampleTo16k (Kaiser-windowed sinc, band-limited; see below) and
  * toMono (downmix), for files and the microphone. No DOM use: the same file can run inside an
@@ -36,6 +36,7 @@
 (function (root) {
   "use strict";
   var TINY32 = 1.1754943508222875e-38; // np.finfo(np.float32).tiny: librosa's util.tiny of float32 frames
+  var SILENT_ENERGY = 1e-10; // ddx7.data.features.SILENT_ENERGY: a digitally silent YIN window holds the pitch
 
   // ------------------------------------------------------------------------------------- FFT
   /** In-place radix-2 complex FFT of size n (a power of 2), precomputed twiddles and bit reversal. */
@@ -234,7 +235,8 @@
     }
     var f0 = hasNaN && !this.voiced ? NaN : Math.fround(this.sr / (minP + idx + shift));
     this.periodicity = Math.fround(Math.min(1, Math.max(0, 1 - x[idx])));
-    if (loud < this.gateDb || !isFinite(f0)) f0 = this.lastF0 === null ? 220 : this.lastF0; // hold
+    if (acf0 < SILENT_ENERGY) this.voiced = false;
+    if (loud < this.gateDb || acf0 < SILENT_ENERGY || !isFinite(f0)) f0 = this.lastF0 === null ? 220 : this.lastF0;
     this.lastF0 = f0;
     this.f0 = f0;
     this.loudness = loud;
