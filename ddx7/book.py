@@ -256,6 +256,7 @@ def build_book(
         execute_notebook(root, name, profile, cfg)
         print(f"[book] {name}: {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
+    os.environ["DDX7_BOOK_PROFILE"] = profile  # ddx7.web.live_page exports this profile's models for book/live.md
     jupyter_book_build(root, strict=strict)
     index = root / "_build" / "html" / "index.html"
     print(
