@@ -21,19 +21,17 @@ import base64
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import ARGS, CHROMIUM, open_page, sync_api
 
 from ddx7 import HOP, SAMPLE_RATE
 from ddx7.data.features import CausalFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES_JS = ROOT / "ddx7" / "web" / "features.js"
-CHROMIUM = os.environ.get("DDX7_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 GATE_DB = -70.0
 # The tolerances, and the tighter ones an exact copy meets (Python computes in float32, JS in
 # float64: the differences are float32 rounding, amplified only where YIN's choice is a near tie).
@@ -60,21 +58,15 @@ window.t = {
 
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set DDX7_CHROMIUM)")
+    api = sync_api()
     path = tmp_path_factory.mktemp("features") / "features.html"
     path.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>features</title>"
                     f"<script src='{FEATURES_JS.resolve().as_uri()}'></script><script>{HELPERS}</script>"
                     "</head><body></body></html>")
     messages = []
-    with sync_api.sync_playwright() as pw:
+    with api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-        page.goto(path.resolve().as_uri())
-        page.wait_for_function("window.DDX7Features && window.t")
+        page = open_page(browser, path, "window.DDX7Features && window.t", messages)
         yield page, browser, messages
         browser.close()
 

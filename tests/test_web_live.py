@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from chromium import ARGS, CHROMIUM, open_page, sync_api
 
 from ddx7 import FRAME_RATE
 from ddx7.models import DDX7
@@ -37,8 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_JS = ROOT / "ddx7" / "web" / "ddx7_model.js"
 TOL = 1e-4
 INSTRUMENTS = ["violin", "flute", "trumpet"]
-CHROMIUM = os.environ.get("DDX7_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +111,7 @@ def test_export_is_small_and_exact(exported, inst):
 
 @pytest.fixture(scope="module")
 def page(exported):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set DDX7_CHROMIUM)")
+    api = sync_api()
     out, found = exported
     shutil.copy(MODEL_JS, out / MODEL_JS.name)
     scripts = "".join(f'<script src="{p.name}"></script>' for p, _, _ in found.values())
@@ -143,13 +139,9 @@ def page(exported):
     html.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>live</title>{scripts}"
                     f"<script src='{MODEL_JS.name}'></script>{helper}</head><body></body></html>")
     messages = []
-    with sync_api.sync_playwright() as pw:
+    with api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page()
-        pg.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-        pg.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-        pg.goto(html.resolve().as_uri())
-        pg.wait_for_function("typeof DDX7Live !== 'undefined'")
+        pg = open_page(browser, html, "typeof DDX7Live !== 'undefined'", messages)
         yield pg, browser.version, messages
         browser.close()
 

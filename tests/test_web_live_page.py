@@ -33,14 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import ARGS, CHROMIUM, open_page, sync_api
 
 from ddx7.paper import table1_pairs
 from ddx7.web.live_page import standalone_page
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("DDX7_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--autoplay-policy=no-user-gesture-required"]
+AUTOPLAY = ["--autoplay-policy=no-user-gesture-required"]
 FAKE_MIC = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 INSTRUMENTS = ["violin", "flute", "trumpet"]
 MEASURED: dict = {}
@@ -122,9 +121,7 @@ def cpu_model() -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The standalone page (book layout) and the test signals."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set DDX7_CHROMIUM)")
+    sync_api()
     runs = table1_pairs("full")
     if not all((ROOT / "results" / "full" / run / "model.pt").is_file() for _, run in runs.values()):
         pytest.skip("the Table 1 DDX7 models are not all in results/full")
@@ -149,26 +146,21 @@ def browser(site):
 
     out, _ = site
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM,
-                               args=ARGS + FAKE_MIC + [f"--use-file-for-fake-audio-capture={out / 'mic.wav'}"])
+        mic = [f"--use-file-for-fake-audio-capture={out / 'mic.wav'}"]
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + AUTOPLAY + FAKE_MIC + mic)
         yield b
         b.close()
 
 
-def open_page(browser, path: Path, messages: list | None = None):
-    pg = browser.new_page()
-    if messages is not None:
-        pg.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-        pg.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-    pg.goto(path.resolve().as_uri())
-    pg.wait_for_function("window.DDX7LivePage && (DDX7LivePage.state.model || DDX7LivePage.lastError)", timeout=60000)
-    return pg
+def open_live(browser, path: Path, messages: list | None = None):
+    return open_page(browser, path, "window.DDX7LivePage && (DDX7LivePage.state.model || DDX7LivePage.lastError)",
+                     messages, timeout=60000)
 
 
 @pytest.fixture(scope="module")
 def page(site, browser):
     messages: list = []
-    pg = open_page(browser, site[1], messages)
+    pg = open_live(browser, site[1], messages)
     yield pg, messages
     pg.close()
 
@@ -268,7 +260,7 @@ def test_missing_weights_in_words(site, browser):
         shutil.copytree(page_path.parents[1], broken)
     run = table1_pairs("full")["flute"][1]
     (broken / "_static" / "live" / f"ddx7_weights_{run}.js").unlink()
-    pg = open_page(browser, broken / "book" / "live.html")
+    pg = open_live(browser, broken / "book" / "live.html")
     pg.select_option("#ddx7l-instrument", "flute")
     pg.wait_for_function("DDX7LivePage.lastError", timeout=30000)
     msg = pg.inner_text("#ddx7l-status")
@@ -281,7 +273,7 @@ def test_no_model_in_words(site, browser):
     """A book built for a profile whose runs were never trained says so instead of offering a player."""
     empty = site[0] / "empty"
     page_path = standalone_page(empty / "site", "smoke", empty)  # root without results/: no model.pt
-    pg = open_page(browser, page_path)
+    pg = open_live(browser, page_path)
     msg = pg.inner_text("#ddx7l-status")
     print(f"\nno trained model: {msg}")
     assert "No model is available in this book" in msg and "error" in pg.get_attribute("#ddx7l-status", "class")
@@ -291,10 +283,10 @@ def test_no_model_in_words(site, browser):
 
 def test_microphone_refused_in_words(site, browser):
     """A second browser whose (fake) permission prompt says no."""
-    b = browser.browser_type.launch(executable_path=CHROMIUM, args=ARGS + ["--use-fake-device-for-media-stream",
-                                                                           "--use-fake-ui-for-media-stream=deny"])
+    deny = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream=deny"]
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=ARGS + AUTOPLAY + deny)
     try:
-        pg = open_page(b, site[1])
+        pg = open_live(b, site[1])
         pg.click("#ddx7l-mic")
         pg.wait_for_function("DDX7LivePage.lastError", timeout=30000)
         msg = pg.inner_text("#ddx7l-status")

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import ARGS, CHROMIUM, open_page, sync_api
 
 from ddx7 import FRAME_RATE, HOP, SAMPLE_RATE
 from ddx7.synth import PATCHES, get_patch, modulator_gains, modulator_ratios
@@ -116,16 +114,12 @@ def test_panel_from_model_exports_what_the_model_renders():
 
 
 # ----------------------------------------------------------------------------- browser
-CHROMIUM = os.environ.get("DDX7_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--autoplay-policy=no-user-gesture-required"]
+AUTOPLAY = ["--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="module")
 def page_with_panels(tmp_path_factory):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium, or set DDX7_CHROMIUM)")
+    api = sync_api()
     f0a, enva = random_controls("violin-6osc", 2.0, 2.0, seed=1)
     f0b, envb = random_controls("2osc", 2 * math.pi, 1.5, seed=2)
     rng = np.random.default_rng(3)
@@ -145,15 +139,11 @@ def page_with_panels(tmp_path_factory):
     head = "<head><meta charset='utf-8'><title>t</title></head>"
     path.write_text(f"<!DOCTYPE html><html>{head}<body>{html}</body></html>")
     messages = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-        page.goto(path.resolve().as_uri())
-        ids = [p.element_id for p in panels.values()]
-        ready = f"{ids!r}.every(id => window.ddx7Panels[id] && window.ddx7Panels[id].ready)"
-        page.wait_for_function(ready, timeout=15000)
+    ids = [p.element_id for p in panels.values()]
+    ready = f"{ids!r}.every(id => window.ddx7Panels[id] && window.ddx7Panels[id].ready)"
+    with api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + AUTOPLAY)
+        page = open_page(browser, path, ready, messages, timeout=15000, viewport={"width": 1280, "height": 900})
         yield page, panels, messages
         browser.close()
 
