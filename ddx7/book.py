@@ -45,12 +45,6 @@ def find_root(start: Path | None = None) -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def default_profile(root: Path | None = None) -> str:
-    """`full` once the full results are committed (results/full/.complete), else `quick`."""
-    root = root or find_root()
-    return "full" if (root / "results" / "full" / ".complete").exists() else "quick"
-
-
 def toc_files(root: Path) -> list[str]:
     """All `file:` entries of _toc.yml (root first), in reading order, without suffix."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())

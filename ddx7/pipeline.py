@@ -35,6 +35,12 @@ def find_root() -> Path:
     return here
 
 
+def default_profile(root: Path | None = None) -> str:
+    """The book's profile unless told: `full` once the full results are committed (results/full/.complete),
+    else `quick`."""
+    return "full" if ((root or find_root()) / RESULTS / "full" / ".complete").exists() else "quick"
+
+
 def results_dir(profile: str, root: Path | None = None) -> Path:
     return (root or find_root()) / RESULTS / profile
 

@@ -75,10 +75,12 @@ def test_toc_parsing_and_parameters(tmp_path):
 
 
 def test_default_profile(tmp_path):
-    assert book.default_profile(tmp_path) == "quick"
+    from ddx7.pipeline import default_profile
+
+    assert default_profile(tmp_path) == "quick"
     (tmp_path / "results" / "full").mkdir(parents=True)
     (tmp_path / "results" / "full" / ".complete").touch()
-    assert book.default_profile(tmp_path) == "full"
+    assert default_profile(tmp_path) == "full"
 
 
 def _mini_book(tmp_path: Path, code: str) -> Path:

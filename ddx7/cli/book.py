@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..book import PROFILES, BookError, build_book, default_profile, find_root
+from ..book import PROFILES, BookError, build_book, find_root
+from ..pipeline import default_profile
 from .arguments import CLIError
 
 

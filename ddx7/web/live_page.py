@@ -57,7 +57,7 @@ def worklet_source() -> str:
 
 
 def _root(root) -> Path:
-    from ..book import find_root
+    from ..pipeline import find_root
 
     return Path(root) if root else find_root()
 
@@ -137,7 +137,7 @@ def standalone_page(out_root, profile: str = "full", root=None, title: str = "Pl
 def _build_finished(app, exception):
     if exception is not None or app.builder.format != "html":
         return
-    from ..book import default_profile
+    from ..pipeline import default_profile
 
     root = Path(app.srcdir)
     profile = os.environ.get(PROFILE_ENV) or default_profile(root)
