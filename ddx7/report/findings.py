@@ -238,7 +238,8 @@ def rest_finding(table: pd.DataFrame, margin_db: float = 6.0) -> str:
         mean = g[["input", "HpN", "DDX7"]].mean()
         verdict = ", ".join(f"{m} {'stops' if mean[m] - mean['input'] <= margin_db else 'keeps sounding'}"
                             for m in ("HpN", "DDX7"))
-        lines.append(f"**{instrument}** ({len(g)} clips with rests): rests sit {mean['input']:.1f} dB under the notes "
+        clips = f"{len(g)} clip{'' if len(g) == 1 else 's'} with rests"
+        lines.append(f"**{instrument}** ({clips}): rests sit {mean['input']:.1f} dB under the notes "
                      f"in the input, {mean['HpN']:.1f} dB in HpN's resynthesis and {mean['DDX7']:.1f} dB in DDX7's: "
                      f"{verdict} (within {margin_db:g} dB of the input's silence or not).")
     return "\n\n".join(lines)
