@@ -93,3 +93,14 @@ def test_rest_finding_says_which_model_keeps_sounding():
     assert "rests sit -22.0 dB under the notes in the input, -19.0 dB in HpN's resynthesis and -11.0 dB in DDX7's: " \
            "HpN stops, DDX7 keeps sounding" in text
     assert "No shipped" in findings.rest_finding(pd.DataFrame())
+
+
+def test_equal_budget_table_claims_equal_time_only_for_a_longer_ddx7_budget(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "results" / "p"
+    for m in (_metrics("hpn-v", "hpn", "violin", 7.0, 60.0, 2.0, 1800, 800.0),
+              _metrics("v-6osc", "ddx7", "violin", 8.0, 66.0, 1.5, 1800, 150.0)):  # both 1,800 steps, no snapshots
+        (root / m["run"]).mkdir(parents=True)
+        (root / m["run"] / "metrics.json").write_text(json.dumps(m))
+    table = report.equal_budget_table("p", {"violin": ("hpn-v", "v-6osc")})
+    assert list(table["budget"]) == ["equal steps"]
