@@ -104,3 +104,15 @@ def test_equal_budget_table_claims_equal_time_only_for_a_longer_ddx7_budget(tmp_
         (root / m["run"] / "metrics.json").write_text(json.dumps(m))
     table = report.equal_budget_table("p", {"violin": ("hpn-v", "v-6osc")})
     assert list(table["budget"]) == ["equal steps"]
+
+
+def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "p" / "unseen").mkdir(parents=True)
+    pd.DataFrame({"instrument": ["violin"] * 4, "phrase": ["a", "a", "b", "b"], "run": ["h", "d", "h", "d"],
+                  "model": ["hpn", "ddx7"] * 2, "mss": [10.0, 12.0, 6.0, 9.0], "f0_median_abs_cents": [1, 2, 3, 4],
+                  "loudness_mean_abs_db": [1.0, 2.0, 3.0, 4.0]}).to_csv(tmp_path / "results/p/unseen/unseen.csv")
+    row = report.unseen_table("p").iloc[0]
+    assert row["phrases"] == 2 and row["MSS DDX7"] == 10.5 and row["MSS HpN"] == 8.0
+    assert row["MSS ratio"] == 10.5 / 8.0 and row["loudness error DDX7 (dB)"] == 3.0
+    assert report.unseen_table("q").empty

@@ -61,6 +61,7 @@ from .loaders import (
     snapshot_table,
     train_bench_tables,
     training_summary,
+    unseen_table,
 )
 from .players import grid_players, table1_players, table2_players
 from .widgets import intervention_panel_for, live_sliders
@@ -79,7 +80,7 @@ __all__ = [
     "equal_budget_table", "fad_table", "snapshot_table",
     "load_curves",
     "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
-    "training_summary",
+    "training_summary", "unseen_table",
     "grid_players", "table1_players", "table2_players",
     "intervention_panel_for", "live_sliders",
 ]

@@ -293,3 +293,22 @@ def equal_budget_table(profile: str, pairs) -> pd.DataFrame:
                          "loudness error HpN (dB)": hpn["loudness error (dB)"],
                          "f0 error DDX7 (cents)": d["f0 error (cents)"]})
     return pd.DataFrame(rows)
+
+
+def unseen_table(profile: str) -> pd.DataFrame:
+    """``ddx7 eval-unseen``'s results per instrument: the Table 1 models on phrases from another soundfont and
+    performance, mean MSS (and median f0 error, mean loudness error) of DDX7 and HpN, and DDX7/HpN MSS.
+    Empty when the evaluation has not been run for the profile."""
+    path = results_dir(profile) / "unseen" / "unseen.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path)
+    rows = []
+    for instrument, g in df.groupby("instrument", sort=False):
+        by = g.groupby("model")
+        mss, f0, loud = by["mss"].mean(), by["f0_median_abs_cents"].median(), by["loudness_mean_abs_db"].mean()
+        rows.append({"instrument": instrument, "phrases": int(by.size().min()), "MSS DDX7": mss["ddx7"],
+                     "MSS HpN": mss["hpn"], "MSS ratio": mss["ddx7"] / mss["hpn"], "f0 error DDX7 (cents)": f0["ddx7"],
+                     "f0 error HpN (cents)": f0["hpn"], "loudness error DDX7 (dB)": loud["ddx7"],
+                     "loudness error HpN (dB)": loud["hpn"]})
+    return pd.DataFrame(rows)
