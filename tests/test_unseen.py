@@ -28,6 +28,9 @@ def test_compare_is_zero_for_the_input_itself_and_sees_an_octave():
     assert same["loudness_mean_abs_db"] == 0.0
     octave = compare(x, tone(440.0))
     assert abs(octave["f0_median_abs_cents"] - 1200) < 20 and octave["mss"] > 1.0
+    from ddx7.resynth import features
+
+    assert compare(x, tone(440.0), reference=features(x)) == octave  # the original's features, computed once
 
 
 def test_unseen_phrase_is_another_soundfont_and_normalised(tmp_path):

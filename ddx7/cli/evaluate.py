@@ -61,13 +61,12 @@ def cmd_eval(args):
 
 
 def cmd_eval_unseen(args):
-    from ..eval.unseen import evaluate_unseen
+    from ..eval.unseen import evaluate_unseen, summary
     from ..paper import table1_pairs
 
     table = evaluate_unseen(table1_pairs(args.profile), args.profile, args.data_root, args.results, args.soundfont,
                             args.seconds)
-    for instrument, g in table.groupby("instrument", sort=False):
-        mss = g.groupby("model")["mss"].mean()
-        print(f"{instrument}: {len(g) // 2} phrases, mean MSS DDX7 {mss['ddx7']:.2f} / HpN {mss['hpn']:.2f} = "
-              f"{mss['ddx7'] / mss['hpn']:.2f}x")
+    for _, r in summary(table).iterrows():
+        print(f"{r['instrument']}: {r['phrases']} phrases, mean MSS DDX7 {r['MSS DDX7']:.2f} / HpN {r['MSS HpN']:.2f} "
+              f"= {r['MSS ratio']:.2f}x")
     print(f"wrote {Path(args.results) / args.profile / 'unseen'}")

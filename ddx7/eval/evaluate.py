@@ -16,6 +16,7 @@ import hashlib
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +145,9 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
     original = np.asarray(test["audio"], dtype=np.float32)
     extractor = ckpt.get("extractor") or manifest.get("extractor", {}).get("method", "pyin")
-    scores, resynth = test_scores(model, test, instrument, manifest, extractor, embeddings, data_root, profile,
-                                  vggish_weights)
+    score = partial(test_scores, test=test, instrument=instrument, manifest=manifest, extractor=extractor,
+                    embeddings=embeddings, data_root=data_root, profile=profile, vggish_weights=vggish_weights)
+    scores, resynth = score(model)
     metrics = {
         "run": name, "profile": profile, "instrument": instrument, "model": cfg["model"]["kind"],
         "patch": cfg["model"].get("patch"), "imax": cfg["model"].get("imax"), "tables": cfg.get("tables", []),
@@ -157,8 +159,7 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     snapshots = []
     for path in snapshot_paths(ckpt_path.parent):  # the same test metrics at the steps the config lists
         snap_model, snap = load_model(path)
-        snap_scores, _ = test_scores(snap_model, test, instrument, manifest, extractor, embeddings, data_root,
-                                     profile, vggish_weights)
+        snap_scores, _ = score(snap_model)
         snapshots.append({"step": snap["step"], "train_wall_s": snap.get("wall_s"), **snap_scores})
     if snapshots:
         metrics["snapshots"] = snapshots

@@ -58,13 +58,17 @@ def unseen_phrases(instrument: str, manifest: dict, soundfont: str | None = None
     return phrases
 
 
-def compare(original: np.ndarray, rendered: np.ndarray, extractor: str = "pyin") -> dict:
-    """MSS, median |f0 error| (cents, frames voiced in both) and mean |loudness error| (dB) of a resynthesis."""
+def compare(original: np.ndarray, rendered: np.ndarray, extractor: str = "pyin", reference=None) -> dict:
+    """MSS, median |f0 error| (cents, frames voiced in both) and mean |loudness error| (dB) of a resynthesis;
+    ``reference``: :func:`features` of the whole original when already computed (one phrase, many models);
+    used when the rendering is as long as the original (pYIN decodes the whole signal: a cut changes it)."""
     n = min(len(original), len(rendered))
     a, b = torch.from_numpy(original[None, :n]), torch.from_numpy(np.ascontiguousarray(rendered[None, :n]))
     with torch.no_grad():
         mss = MultiScaleSpectralLoss()(b, a).item()
-    f0_a, _, per_a = features(original[:n], extractor)
+    if reference is None or n < len(original):
+        reference = features(original[:n], extractor)
+    f0_a, _, per_a = reference
     f0_b, _, per_b = features(rendered[:n], extractor, name="resynthesis")
     voiced = (per_a >= 0.5) & (per_b >= 0.5)
     f0_err = float(np.median(np.abs(cents(f0_b[voiced], f0_a[voiced])))) if voiced.any() else float("nan")
@@ -88,11 +92,11 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
         for name, audio in unseen_phrases(instrument, manifest, soundfont, seconds):
             phrase = out / "audio" / f"{name}.wav"
             write_audio(phrase, audio, SAMPLE_RATE)
-            by_model = {}
+            by_model, reference = {}, features(audio)
             for run in runs:
                 info = resynth_file(phrase, model=ModelChoice(run=run, profile=profile), progress=False)
                 write_audio(out / "audio" / f"{name}--{run}.wav", np.clip(info["audio"], -1, 1), SAMPLE_RATE)
-                by_model[run] = compare(audio, info["audio"])
+                by_model[run] = compare(audio, info["audio"], reference=reference)
                 rows.append({"instrument": instrument, "phrase": name, "run": run,
                              "model": "hpn" if run.startswith("hpn") else "ddx7", **by_model[run]})
             hpn, ddx7 = runs
@@ -105,3 +109,19 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
                                          orient="records")), "wall_s": round(time.perf_counter() - t0, 1),
                                      "provenance": provenance()})
     return table
+
+
+def summary(table: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """evaluate_unseen's per-phrase table per instrument: mean MSS (median f0 error, mean loudness error) of
+    DDX7 and HpN over the phrases, and DDX7/HpN MSS."""
+    import pandas as pd
+
+    rows = []
+    for instrument, g in table.groupby("instrument", sort=False):
+        by = g.groupby("model")
+        mss, f0, loud = by["mss"].mean(), by["f0_median_abs_cents"].median(), by["loudness_mean_abs_db"].mean()
+        rows.append({"instrument": instrument, "phrases": int(by.size().min()), "MSS DDX7": mss["ddx7"],
+                     "MSS HpN": mss["hpn"], "MSS ratio": mss["ddx7"] / mss["hpn"], "f0 error DDX7 (cents)": f0["ddx7"],
+                     "f0 error HpN (cents)": f0["hpn"], "loudness error DDX7 (dB)": loud["ddx7"],
+                     "loudness error HpN (dB)": loud["hpn"]})
+    return pd.DataFrame(rows)

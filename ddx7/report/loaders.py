@@ -12,6 +12,7 @@ from ..data import load_split
 from ..data.report import committed_card
 from ..eval.bench_train import load_bench_record
 from ..eval.evaluate import metrics_row
+from ..eval.unseen import summary as unseen_summary
 from ..pipeline import DATA, RESULTS, find_root, results_dir
 from ..runs import EXPERIMENTS_DIR, describe_run, list_runs, run_config
 
@@ -234,11 +235,11 @@ def experiment_table() -> pd.DataFrame:
 
 def _experiment_change(name: str) -> str:
     """An experiment's config file's leading comment, without its "Issue N experiment:" prefix."""
+    if name.endswith("--recipe1"):
+        return "recipe 1: the full profile's recipe before issue 16 (1,800 steps, log floor 1e-7)"
     path = EXPERIMENTS_DIR / f"{name}.yaml"
-    if "--" not in name or name.endswith("--recipe1") or not path.exists():
+    if "--" not in name or not path.exists():
         kind = run_config(name, "full")["model"]["kind"] if name in list_runs() else "ddx7"
-        if name.endswith("--recipe1"):
-            return "recipe 1: the full profile's recipe before issue 16 (1,800 steps, log floor 1e-7)"
         return f"the full profile's recipe (ddx7/configs/{kind}.yaml)"
     lines = path.read_text().splitlines()
     comment = " ".join(line.lstrip("# ") for line in lines[:next((i for i, x in enumerate(lines)
@@ -302,13 +303,4 @@ def unseen_table(profile: str) -> pd.DataFrame:
     path = results_dir(profile) / "unseen" / "unseen.csv"
     if not path.exists():
         return pd.DataFrame()
-    df = pd.read_csv(path)
-    rows = []
-    for instrument, g in df.groupby("instrument", sort=False):
-        by = g.groupby("model")
-        mss, f0, loud = by["mss"].mean(), by["f0_median_abs_cents"].median(), by["loudness_mean_abs_db"].mean()
-        rows.append({"instrument": instrument, "phrases": int(by.size().min()), "MSS DDX7": mss["ddx7"],
-                     "MSS HpN": mss["hpn"], "MSS ratio": mss["ddx7"] / mss["hpn"], "f0 error DDX7 (cents)": f0["ddx7"],
-                     "f0 error HpN (cents)": f0["hpn"], "loudness error DDX7 (dB)": loud["ddx7"],
-                     "loudness error HpN (dB)": loud["hpn"]})
-    return pd.DataFrame(rows)
+    return unseen_summary(pd.read_csv(path))

@@ -56,18 +56,13 @@ def worklet_source() -> str:
     return "\n".join(_read(n) for n in ("features.js", "ddx7_model.js", "live_worklet.js"))
 
 
-def _root(root) -> Path:
-    from ..pipeline import find_root
-
-    return Path(root) if root else find_root()
-
-
-def live_manifest(static_dir, profile: str, root=None, export: bool = True) -> dict:
+def live_manifest(static_dir, profile: str, root=None) -> dict:
     """Export the profile's Table 1 DDX7 weights into ``static_dir``; the manifest the page reads."""
     from ..paper import table1_pairs
+    from ..pipeline import results_dir
     from .export import export_weights
 
-    root = _root(root)
+    results = results_dir(profile, Path(root) if root else None)
     out = {"profile": profile, "built": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "instruments": [], "speed": None, "note": None}
     try:
@@ -78,21 +73,19 @@ def live_manifest(static_dir, profile: str, root=None, export: bool = True) -> d
     if not pairs:
         out["note"] = f"No model is available in this book: profile {profile} has no Table 1 runs."
     for inst, (_, run) in pairs.items():
-        src = root / "results" / profile / run / "model.pt"
+        src = results / run / "model.pt"
         item = {"instrument": inst, "run": run}
         if not src.is_file():
             item["missing"] = (f"No {inst} model in this book: results/{profile}/{run}/model.pt was not there when "
                                f"the book was built (train and evaluate the run, then make book).")
-        elif export:
+        else:
             try:
                 path = export_weights(src, static_dir)
                 item.update(script=path.name, bytes=path.stat().st_size)
             except Exception as e:  # too large, damaged checkpoint, ...
                 item["missing"] = f"The {inst} model's weights could not be exported when the book was built: {e}."
-        else:
-            item["script"] = f"ddx7_weights_{run}.js"
         out["instruments"].append(item)
-    speed = root / "results" / profile / SPEED_FILE
+    speed = results / SPEED_FILE
     if speed.is_file():
         out["speed"] = json.loads(speed.read_text())
     if pairs and all("missing" in i for i in out["instruments"]):
