@@ -87,6 +87,27 @@ def config_hash(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# What a run may change and still continue from its checkpoint: its length, when its snapshots are kept, and
+# labels. Anything else (model, loss, data, optimiser, seed) makes the checkpoint another run's.
+RESUMABLE_KEYS = ("train.steps", "train.snapshot_steps", "tables", "name", "profile")
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The settings in which run config ``new`` differs from ``old`` (the one a checkpoint was trained
+    with), as ``"key: old → new"``, ignoring RESUMABLE_KEYS."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        if path in RESUMABLE_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{path}.")
+        elif a != b:
+            changes.append(f"{path}: {a} → {b}")
+    return changes
+
+
 def describe_run(name: str, profile: str = "quick") -> dict:
     cfg = run_config(name, profile)
     m, t = cfg["model"], cfg["train"]

@@ -43,7 +43,7 @@ from .eval.evaluate import evaluate_run
 from .losses import MultiScaleSpectralLoss
 from .models import build_model
 from .provenance import cpu_model
-from .runs import config_hash, model_kwargs, run_config
+from .runs import config_changes, config_hash, model_kwargs, run_config
 
 
 @dataclass
@@ -206,6 +206,10 @@ class Trainer:
             ckpt = load_checkpoint(path)
         except ValueError as e:
             raise ValueError(f"{e}; rerun with --restart to start this run over") from None
+        changes = config_changes(ckpt.get("run_config") or {}, self.cfg)
+        if ckpt.get("run_config") is not None and changes:
+            raise ValueError(f"checkpoint {path} was trained with another config ({'; '.join(changes)}); "
+                             "use --restart to train this run again")
         if ckpt.get("manifest_hash") != self.data.manifest_hash:
             raise ValueError(f"checkpoint {path} was trained on dataset {ckpt.get('manifest_hash')}, "
                              f"not on the current one ({self.data.manifest_hash}); use --restart")

@@ -17,6 +17,7 @@ from test_train import ROOT, run_worker, tone_split, worker_summary
 from train_worker import make_trainer
 
 import ddx7.cli.train
+import ddx7.eval.evaluate
 import ddx7.train
 from ddx7 import HOP, SAMPLE_RATE
 from ddx7.checkpoints import is_finished, load_checkpoint, load_model, run_dir, run_lock
@@ -363,3 +364,30 @@ def test_the_run_lock_conflicts_within_one_process_too(tmp_path):
                 pass
     with run_lock(tmp_path, "r"):  # released
         pass
+
+
+def test_a_run_trained_with_another_config_is_neither_skipped_nor_resumed(tmp_path, tiny_data, capsys, monkeypatch):
+    """Changing a run's recipe (here its reverb) must not leave the old model in place as if it were the new
+    one: ``ddx7 train`` refuses, naming the change and the way out; more steps are still a resume."""
+    args = ["train", RUN, "--profile", "smoke", "--out", str(tmp_path)]
+    assert main(args) == 0
+    changed = run_config(RUN, "smoke")
+    changed["model"]["reverb_seconds"] = 0.25
+    monkeypatch.setattr(ddx7.cli.train, "run_config", lambda name, profile: changed)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "model.reverb_seconds: None → 0.25" in err and "--restart" in err and "skipped" not in err
+    trainer = Trainer(changed, tone_dataset(), run_dir(RUN, "smoke", tmp_path), progress=False)
+    with pytest.raises(ValueError, match="another config.*reverb_seconds"):
+        trainer.resume()
+    longer = run_config(RUN, "smoke")
+    longer["train"]["steps"] += 2
+    assert Trainer(longer, tone_dataset(), run_dir(RUN, "smoke", tmp_path), progress=False).resume()
+    fake_built_dataset(tmp_path / "data")  # nor is it evaluated as if it were today's run
+    monkeypatch.setattr(ddx7.eval.evaluate, "run_config", lambda name, profile: changed)
+    assert main(["eval", RUN, "--profile", "smoke", "--data-root", str(tmp_path / "data"), "--checkpoints",
+                 str(tmp_path), "--results", str(tmp_path / "results"), "--embeddings", "mfcc"]) == 2
+    err = capsys.readouterr().err
+    assert "another config than today's (model.reverb_seconds: None → 0.25)" in err and "--restart" in err
+    assert not (tmp_path / "results" / "smoke" / RUN).exists()

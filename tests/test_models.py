@@ -182,3 +182,20 @@ def test_bounded_reverb_keeps_its_tail_below_the_direct_sound():
     assert model.reverb.max_energy == 0.5 and build_model(model.config).reverb.max_energy == 0.5
     with pytest.raises(ValueError, match="max_energy must be positive"):
         Reverb(max_energy=0.0)
+
+
+def test_short_reverb_cuts_the_impulse_response_and_round_trips():
+    """reverb_seconds (a deviation from the paper's 1 s): the impulse response has that many samples, the
+    output nothing of the input later than that, and the config rebuilds the same model."""
+    model = build_model({"model": "ddx7", "patch": "2osc", "reverb_seconds": 0.25})
+    assert model.reverb.impulse_response().shape == (4000,)
+    assert build_model(model.config).reverb.impulse_response().shape == (4000,)
+    assert build_model({"model": "ddx7", "patch": "2osc"}).reverb.impulse_response().shape == (16000,)
+    with torch.no_grad():
+        model.reverb.wet.fill_(1.0)
+        y = model.reverb(torch.nn.functional.pad(torch.ones(1, 1), (0, 8000)))
+    assert y[0, 3999].abs() > 0.01 and y[0, 4000:].abs().max() < 1e-6  # FFT round-off only
+    with pytest.raises(ValueError, match="reverb_seconds"):
+        build_model({"model": "ddx7", "patch": "2osc", "reverb_seconds": 0})
+    hpn = build_model({"model": "hpn", "hidden": 16, "reverb_seconds": 0.5})
+    assert hpn.reverb.impulse_response().shape == (8000,) and build_model(hpn.config).config == hpn.config

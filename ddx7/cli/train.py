@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from ..checkpoints import CHECKPOINT_ROOT, is_finished, run_dir
+from ..checkpoints import CHECKPOINT_ROOT, is_finished, readable_checkpoint, run_dir
 from ..eval.evaluate import write_metrics_csv
-from ..runs import list_runs, run_config
+from ..runs import config_changes, list_runs, run_config
 from ..train import train_many
 
 
@@ -40,15 +40,29 @@ def runs_to_train(args) -> list[str]:
         raise ValueError("give one RUN or --all")
     names = list_runs() if args.all else [args.run]
     run_config(names[0], args.profile)  # unknown run/profile → clear error before any work
-    todo = []
+    todo, stale = [], []
     for name in names:
         if is_finished(name, args.profile, args.out) and not args.restart:
+            changes = trained_config_changes(name, args.profile, args.out)
+            if changes:
+                stale.append(f"{name} ({'; '.join(changes)})")
+                continue
             print(f"{name}: finished, skipped")
             continue
         if args.resume and not (run_dir(name, args.profile, args.out) / "last.pt").exists():
             raise ValueError(f"--resume: no checkpoint for {name} in {run_dir(name, args.profile, args.out)}")
         todo.append(name)
+    if stale:
+        raise ValueError(f"finished with another config than today's: {', '.join(stale)}; train them again "
+                         "with --restart (one RUN at a time), or move their checkpoint directories away")
     return todo
+
+
+def trained_config_changes(name: str, profile: str, root=None) -> list[str]:
+    """How the config a finished run was trained with differs from its config today (runs.config_changes)."""
+    ckpt = readable_checkpoint(run_dir(name, profile, root) / "last.pt")
+    stored = (ckpt or {}).get("run_config")
+    return config_changes(stored, run_config(name, profile)) if stored is not None else []
 
 
 def print_summary(summary: dict) -> None:

@@ -31,7 +31,7 @@ from ..data.features import extract_f0, loudness_db, pitch_metrics
 from ..data.instruments import periodicity_threshold
 from ..losses import MultiScaleSpectralLoss
 from ..provenance import provenance
-from ..runs import config_hash, run_config
+from ..runs import config_changes, config_hash, run_config
 from ..synth.interventions import paper_intervention
 from .fad import fad, get_embedding
 
@@ -140,6 +140,10 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     if ckpt.get("manifest_hash") != manifest["manifest_hash"]:
         raise ValueError(f"{name}: checkpoint {ckpt_path} was trained on dataset {ckpt.get('manifest_hash')}, "
                          f"the current {profile} dataset is {manifest['manifest_hash']}: retrain it")
+    changes = config_changes(ckpt["run_config"], cfg) if ckpt.get("run_config") is not None else []
+    if changes:
+        raise ValueError(f"{name}: checkpoint {ckpt_path} was trained with another config than today's "
+                         f"({'; '.join(changes)}): retrain it (`ddx7 train {name} --profile {profile} --restart`)")
     test = load_split(profile, instrument, "test", root=data_root)
     f0 = torch.as_tensor(test["f0_hz"], dtype=torch.float32)
     ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)

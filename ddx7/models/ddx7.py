@@ -38,7 +38,9 @@ class DDX7(nn.Module):
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
                  dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, reverb: bool = True,
                  sample_rate: int = SAMPLE_RATE, hop: int = HOP, init: dict | None = None,
-                 reverb_max_energy: float | None = None):
+                 reverb_max_energy: float | None = None, reverb_seconds: float | None = None):
+        """``reverb_max_energy`` and ``reverb_seconds`` (deviations from the paper, off by default) bound the learned
+        reverb's tail energy and cut its impulse response (1 s in the paper) to this length."""
         super().__init__()
         patch = get_patch(patch)
         self.config = dict(model="ddx7", patch=patch.name, imax=parse_imax(imax), hidden=hidden, kernel=kernel,
@@ -46,8 +48,6 @@ class DDX7(nn.Module):
                            sample_rate=sample_rate, hop=hop)
         if init is not None:
             self.config["init"] = dict(init)
-        if reverb_max_energy is not None:
-            self.config["reverb_max_energy"] = reverb_max_energy
         self.synth = FMSynth(patch, imax, sample_rate, hop)
         self.decoder = TCNDecoder(patch.n_ops, hidden, kernel, dilations, dropout)
         if init is not None:
@@ -56,7 +56,7 @@ class DDX7(nn.Module):
                 raise ValueError(f"model.init takes carrier, modulator and gain, got {sorted(unknown)}")
             bias = output_bias(patch, init.get("carrier", 0.0), init.get("modulator", 0.0))
             self.decoder.init_output(bias, init.get("gain", 1.0))
-        self.reverb = Reverb(sample_rate, sample_rate, max_energy=reverb_max_energy) if reverb else None
+        self.reverb = make_reverb(self.config, reverb, sample_rate, reverb_seconds, reverb_max_energy)
         self.hop = hop
         self.sample_rate = sample_rate
 
@@ -76,6 +76,21 @@ class DDX7(nn.Module):
         return self.get_signal(self.get_controls(f0_hz, loudness_db), ratios, env_gain)
 
 
+def make_reverb(config: dict, enabled: bool, sample_rate: int, seconds: float | None = None,
+                max_energy: float | None = None) -> Reverb | None:
+    """The model's learned reverb (None when disabled): the paper's 1 s impulse response, or ``seconds`` long,
+    its tail bounded by ``max_energy`` (both deviations from the paper, recorded in ``config`` when set)."""
+    if seconds is not None:
+        if not 0 < seconds <= 4:
+            raise ValueError(f"model.reverb_seconds must be in (0, 4] s, got {seconds}")
+        config["reverb_seconds"] = seconds
+    if max_energy is not None:
+        config["reverb_max_energy"] = max_energy
+    if not enabled:
+        return None
+    return Reverb(round(sample_rate * (seconds or 1.0)), sample_rate, max_energy=max_energy)
+
+
 def output_bias(patch, carrier: float = 0.0, modulator: float = 0.0) -> torch.Tensor:
     """The decoder's initial logit per operator: ``carrier`` for the carriers, ``modulator`` for the
     rest (e.g. −2 and −4: the synth starts as a quiet, nearly pure tone, not as broadband noise)."""
@@ -93,7 +108,7 @@ class HpN(nn.Module):
     """Harmonic-plus-noise baseline: the DDSP decoder (MLPs → GRU → MLP → heads) + its synth + reverb."""
 
     def __init__(self, hidden: int = 512, n_harmonics: int = 60, n_noise_bands: int = 65, reverb: bool = True,
-                 sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+                 sample_rate: int = SAMPLE_RATE, hop: int = HOP, reverb_seconds: float | None = None):
         super().__init__()
         self.config = dict(model="hpn", hidden=hidden, n_harmonics=n_harmonics, n_noise_bands=n_noise_bands,
                            reverb=reverb, sample_rate=sample_rate, hop=hop)
@@ -104,7 +119,7 @@ class HpN(nn.Module):
         self.out_mlp = _mlp(hidden + 2, hidden)
         self.harmonic_head = Linear(hidden, n_harmonics + 1)
         self.noise_head = Linear(hidden, n_noise_bands)
-        self.reverb = Reverb(sample_rate, sample_rate) if reverb else None
+        self.reverb = make_reverb(self.config, reverb, sample_rate, reverb_seconds)
         self.hop = hop
         self.sample_rate = sample_rate
 

@@ -17,7 +17,9 @@ from .analyses import (
     dropout_gap_table,
     excerpt_controls,
     init_flatness,
+    rest_excess_db,
     rest_level_table,
+    with_rest_excess,
 )
 from .display import show
 from .figures import (
@@ -70,7 +72,7 @@ __all__ = [
     "table1_pairs", "table2_runs", "table_runs",
     "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
     "collapsed_flatness", "dropout_gap_runs", "dropout_gap_table",
-    "excerpt_controls", "init_flatness", "rest_level_table",
+    "excerpt_controls", "init_flatness", "rest_excess_db", "rest_level_table", "with_rest_excess",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
     "plot_rtf", "plot_test_curves", "show",
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",

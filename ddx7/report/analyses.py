@@ -3,6 +3,7 @@ gap, a clip's controls, the level of rests between detached notes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import librosa
@@ -121,3 +122,23 @@ def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFram
             if levels["rest frames"]:
                 rows.append({"instrument": instrument, "excerpt": a["excerpt"], **levels})
     return pd.DataFrame(rows)
+
+
+def rest_excess_db(directory: Path, run: str, below_db: float = 20.0) -> float:
+    """How much louder than the input a run's rests between detached notes are: over its shipped clips
+    with rests (``directory``/run, metrics.json ``clips``), the mean of rest_levels' rendering minus input,
+    in dB (0: the notes stop as in the input; NaN: no clip has rests)."""
+    clips = json.loads((Path(directory) / run / "metrics.json").read_text())["clips"]
+    excess = []
+    for c in clips:
+        read = lambda rel: sf.read(Path(directory) / run / rel, dtype="float32")[0]  # noqa: E731
+        levels = rest_levels(read(c["original"]), {"render": read(c["resynth"])}, below_db)
+        if levels["rest frames"]:
+            excess.append(levels["render"] - levels["input"])
+    return float(np.mean(excess)) if excess else float("nan")
+
+
+def with_rest_excess(table: pd.DataFrame, directory: Path, column: str = "rests above input (dB)") -> pd.DataFrame:
+    """``table`` (a ``name`` or ``run`` column naming runs in ``directory``) with rest_excess_db per row."""
+    names = table["name"] if "name" in table else table["run"]
+    return table.assign(**{column: [rest_excess_db(directory, n) for n in names]})
