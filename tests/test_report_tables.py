@@ -72,7 +72,7 @@ def test_equal_budget_table_pairs_hpn_with_ddx7_at_its_steps_and_at_its_end(tmp_
 def test_rest_levels_tell_a_rendering_that_stops_between_notes_from_one_that_keeps_sounding():
     import numpy as np
 
-    from ddx7.report.analyses import rest_levels
+    from ddx7.eval.rests import rest_levels, rests_above_input_db
 
     sr = 16000
     t = np.arange(2 * sr) / sr
@@ -84,6 +84,14 @@ def test_rest_levels_tell_a_rendering_that_stops_between_notes_from_one_that_kee
     assert levels["same"] == levels["input"] < -25
     assert abs(levels["legato"]) < 2  # no rests: the "rest" frames are as loud as the notes
     assert np.isnan(rest_levels(tone, {"x": tone})["x"])  # a signal without rests has no rest level
+    # the run metric: mean over pairs that have rests of rendering minus input: the input itself 0, rests
+    # 10 dB louder ~10 (noise, so that every bin is above the loudness floor; note edges smear a little),
+    # pairs without rests nothing
+    noise = np.random.default_rng(0).standard_normal(len(t))
+    quiet, louder = (0.3 * noise * gate + a * noise * (1 - gate) for a in (1e-2, 1e-2 * 10 ** 0.5))
+    assert rests_above_input_db([(detached, detached), (tone, tone)]) == 0.0
+    assert 8.5 < rests_above_input_db([(quiet, louder)]) < 10.5
+    assert rests_above_input_db([(tone, tone)]) is None
 
 
 def test_rest_finding_says_which_model_keeps_sounding():
@@ -116,3 +124,14 @@ def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
     assert row["phrases"] == 2 and row["MSS DDX7"] == 10.5 and row["MSS HpN"] == 8.0
     assert row["MSS ratio"] == 10.5 / 8.0 and row["loudness error DDX7 (dB)"] == 3.0
     assert report.unseen_table("q").empty
+
+
+def test_same_reverb_finding_says_when_the_shorter_reverb_helped_hpn_too():
+    row = {"instrument": "violin", "DDX7 reverb (s)": 0.25, "FAD ratio vs HpN 1 s": 1.14,
+           "FAD ratio vs HpN 0.25 s": 1.36, "MSS ratio vs HpN 1 s": 0.96, "MSS ratio vs HpN 0.25 s": 1.01}
+    text = findings.same_reverb_finding(pd.DataFrame([row]))
+    assert "1.14× by FAD, 0.96× by MSS against HpN 1 s and 1.36× by FAD, 1.01× by MSS against HpN 0.25 s" in text
+    assert "lowers HpN's FAD as well (violin)" in text
+    worse = findings.same_reverb_finding(pd.DataFrame([{**row, "FAD ratio vs HpN 0.25 s": 1.0}]))
+    assert "as well" not in worse
+    assert "has not been trained" in findings.same_reverb_finding(pd.DataFrame())

@@ -211,6 +211,19 @@ def test_dry_model_skips_the_reverb_and_still_matches():
     assert max_diff(stream(streamer, f0, ld, 4), offline) <= TOL
 
 
+def test_a_short_reverb_streams_like_offline():
+    """The full profile's DDX7 has a 0.25 s reverb (model.reverb_seconds): the streamer takes its length."""
+    torch.manual_seed(0)
+    model = DDX7("violin-6osc", reverb_seconds=0.25).eval()
+    with torch.no_grad():
+        model.reverb.wet.fill_(0.3)
+    f0, ld = controls(frames=400)  # 1.6 s: notes outlast the 0.25 s tail
+    with torch.no_grad():
+        offline = model(f0, ld)
+    streamer = StreamingDDX7(model)
+    assert streamer.reverb.active and max_diff(stream(streamer, f0, ld, 4), offline) <= TOL
+
+
 def test_partitioned_reverb_equals_fft_convolution():
     torch.manual_seed(0)
     tail = 0.1 * torch.randn(1000) * torch.exp(-torch.arange(1000) / 200.0)

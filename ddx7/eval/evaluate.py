@@ -34,6 +34,7 @@ from ..provenance import provenance
 from ..runs import config_changes, config_hash, run_config
 from ..synth.interventions import paper_intervention
 from .fad import fad, get_embedding
+from .rests import clip_rests_above_input_db
 
 DEFAULT_EMBEDDINGS = ("aisfx", "mfcc")
 
@@ -187,6 +188,8 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
             write_audio(out / entry["intervened"], np.clip(intervened[j] / peak, -1, 1), SAMPLE_RATE)
         clips.append(entry)
     metrics["clips"] = clips
+    # from the shipped clips as written, not the whole split: a reader recomputes it from results/ alone
+    metrics["rests_above_input_db"] = clip_rests_above_input_db(out, clips)
     if intervention is not None:
         metrics["intervention"] = {"name": intervention.name, "ratios": intervention.ratios,
                                    "env_gain": intervention.env_gain}
@@ -206,7 +209,7 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
 def metrics_row(m: dict) -> dict:
     """A run's metrics.json flattened for a table: names, test metrics, one ``fad_<embedding>`` per embedding."""
     row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
-                                 "f0_rpa_50c", "loudness_mean_abs_db")}
+                                 "f0_rpa_50c", "loudness_mean_abs_db", "rests_above_input_db")}
     row.update({f"fad_{k}": v.get("fad") for k, v in m.get("fad", {}).items()})
     return row
 

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from ..checkpoints import CHECKPOINT_ROOT, load_model
-from ..data.features import loudness_db
+from ..eval.rests import rest_levels
 from ..losses import MultiScaleSpectralLoss
 from ..models import build_model
 from ..pipeline import RESULTS, find_root, results_dir
@@ -92,21 +92,6 @@ def excerpt_controls(profile: str, run: str, index: int = 0):
     return model, f0, ld, audio
 
 
-def rest_levels(original: np.ndarray, renders: dict[str, np.ndarray], below_db: float = 20.0) -> dict[str, float]:
-    """Do detached notes stop? The rests of ``original`` are its frames at least ``below_db`` under its
-    notes' level (the 90th percentile of its frame loudness); for the original and each rendering, the mean
-    loudness on those frames minus the signal's own notes' level, in dB (NaN without rests). A rendering
-    that keeps sounding between notes sits far above the original's value."""
-    lo = loudness_db(np.asarray(original, dtype=np.float32))
-    rests = lo < np.percentile(lo, 90) - below_db
-    out = {}
-    for name, audio in {"input": original, **renders}.items():
-        ld = loudness_db(np.asarray(audio, dtype=np.float32))[:len(lo)]
-        out[name] = float(ld[rests].mean() - np.percentile(ld, 90)) if rests.any() else float("nan")
-    out["rest frames"] = int(rests.sum())
-    return out
-
-
 def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFrame:
     """rest_levels of every shipped test clip of the Table 1 pairs (instrument → (HpN run, DDX7 run)): one
     row per clip with rests, the input's level beside HpN's and DDX7's, from results/ alone."""
@@ -124,21 +109,10 @@ def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def rest_excess_db(directory: Path, run: str, below_db: float = 20.0) -> float:
-    """How much louder than the input a run's rests between detached notes are: over its shipped clips
-    with rests (``directory``/run, metrics.json ``clips``), the mean of rest_levels' rendering minus input,
-    in dB (0: the notes stop as in the input; NaN: no clip has rests)."""
-    clips = json.loads((Path(directory) / run / "metrics.json").read_text())["clips"]
-    excess = []
-    for c in clips:
-        read = lambda rel: sf.read(Path(directory) / run / rel, dtype="float32")[0]  # noqa: E731
-        levels = rest_levels(read(c["original"]), {"render": read(c["resynth"])}, below_db)
-        if levels["rest frames"]:
-            excess.append(levels["render"] - levels["input"])
-    return float(np.mean(excess)) if excess else float("nan")
-
-
 def with_rest_excess(table: pd.DataFrame, directory: Path, column: str = "rests above input (dB)") -> pd.DataFrame:
-    """``table`` (a ``name`` or ``run`` column naming runs in ``directory``) with rest_excess_db per row."""
+    """``table`` (a ``name`` or ``run`` column naming runs in ``directory``) with each run's
+    ``rests_above_input_db`` (metrics.json; ddx7.eval.rests), NaN where it was not recorded."""
     names = table["name"] if "name" in table else table["run"]
-    return table.assign(**{column: [rest_excess_db(directory, n) for n in names]})
+    values = [json.loads((Path(directory) / n / "metrics.json").read_text()).get("rests_above_input_db")
+              for n in names]
+    return table.assign(**{column: [np.nan if v is None else v for v in values]})

@@ -243,3 +243,23 @@ def rest_finding(table: pd.DataFrame, margin_db: float = 6.0) -> str:
                      f"in the input, {mean['HpN']:.1f} dB in HpN's resynthesis and {mean['DDX7']:.1f} dB in DDX7's: "
                      f"{verdict} (within {margin_db:g} dB of the input's silence or not).")
     return "\n\n".join(lines)
+
+
+def same_reverb_finding(table: pd.DataFrame) -> str:
+    """A same_reverb_table in words: DDX7 against HpN with the paper's reverb and with DDX7's shorter one."""
+    if table.empty:
+        return ("HpN has not been trained with DDX7's shorter reverb yet (`ddx7/configs/experiments/"
+                "hpn-<instrument>--reverb-short.yaml`): the Table 1 ratios compare DDX7 with its 0.25 s reverb "
+                "against HpN with the paper's 1 s.")
+    lines = []
+    for _, r in table.iterrows():
+        fad = [c for c in table.columns if c.startswith("FAD ratio vs HpN")]
+        mss = [c for c in table.columns if c.startswith("MSS ratio vs HpN")]
+        lines.append(f"**{r['instrument']}**: DDX7 (reverb {r['DDX7 reverb (s)']:g} s) is "
+                     + " and ".join(f"{r[f]:.2f}× by FAD, {r[m]:.2f}× by MSS against {f.split('vs ')[1]}"
+                                    for f, m in zip(fad, mss)) + ".")
+    helped = [r["instrument"] for _, r in table.iterrows() if r[fad[-1]] > r[fad[0]]]
+    if helped:
+        lines.append(f"The shorter reverb lowers HpN's FAD as well ({', '.join(helped)}): the fair comparison is the "
+                     "one where both models have the same reverb, which the grid's HpN runs do not have yet.")
+    return "\n\n".join(lines)

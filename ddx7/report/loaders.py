@@ -304,3 +304,25 @@ def unseen_table(profile: str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame()
     return unseen_summary(pd.read_csv(path))
+
+
+def same_reverb_table(profile: str, pairs, variant: str = "reverb-short") -> pd.DataFrame:
+    """Table 1 with HpN also given DDX7's shorter reverb: per instrument whose HpN run has the experiment
+    ``<hpn run>--<variant>`` (results/experiments/full), DDX7's shipped model beside HpN's grid run (the paper's
+    1 s reverb) and that experiment, with DDX7/HpN ratios of FAD (aisfx) and MSS against each."""
+    rows = []
+    for instrument, (hpn_run, ddx7_run) in pairs.items():
+        path = experiments_dir() / f"{hpn_run}--{variant}" / "metrics.json"
+        if profile != "full" or not path.exists():
+            continue
+        ddx7, hpn, same = (load_metrics_json(profile, ddx7_run), load_metrics_json(profile, hpn_run),
+                           json.loads(path.read_text()))
+        fad = lambda m: m["fad"]["aisfx"]["fad"]  # noqa: E731
+        seconds = lambda m: m["config"]["model"].get("reverb_seconds") or 1.0  # noqa: E731
+        rows.append({"instrument": instrument, "DDX7 reverb (s)": seconds(ddx7), "FAD DDX7": fad(ddx7),
+                     f"FAD HpN ({seconds(hpn):g} s)": fad(hpn), f"FAD HpN ({seconds(same):g} s)": fad(same),
+                     f"FAD ratio vs HpN {seconds(hpn):g} s": fad(ddx7) / fad(hpn),
+                     f"FAD ratio vs HpN {seconds(same):g} s": fad(ddx7) / fad(same),
+                     f"MSS ratio vs HpN {seconds(hpn):g} s": ddx7["mss"] / hpn["mss"],
+                     f"MSS ratio vs HpN {seconds(same):g} s": ddx7["mss"] / same["mss"]})
+    return pd.DataFrame(rows)
