@@ -83,3 +83,15 @@ def test_committed_experiments_match_todays_configs_and_table():
     assert sorted(table["name"]) == names
     assert all(name.startswith(run) for name, run in zip(table["name"], table["run"]))
     assert table["change"].str.len().min() > 10
+
+
+def test_every_runs_rest_level_is_recorded_and_is_its_clips():
+    """rests_above_input_db (how much louder than the input the rests between detached notes are) is in every
+    run's metrics.json and is what its shipped clips give (a reader recomputes it from results/ alone)."""
+    from ddx7.eval.rests import clip_rests_above_input_db
+
+    for run in list_runs():
+        m = metrics(run)
+        assert "rests_above_input_db" in m, run
+        again = clip_rests_above_input_db(FULL / run, m["clips"])
+        assert (again is None and m["rests_above_input_db"] is None) or abs(again - m["rests_above_input_db"]) < 1e-9
