@@ -92,9 +92,12 @@ def config_hash(cfg: dict) -> str:
 RESUMABLE_KEYS = ("train.steps", "train.snapshot_steps", "tables", "name", "profile")
 
 
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+def config_changes(old: dict | None, new: dict, prefix: str = "") -> list[str]:
     """The settings in which run config ``new`` differs from ``old`` (the one a checkpoint was trained
-    with), as ``"key: old → new"``, ignoring RESUMABLE_KEYS."""
+    with), as ``"key: old → new"``, ignoring RESUMABLE_KEYS; none when ``old`` is None (a checkpoint of a
+    version that did not store its config)."""
+    if old is None:
+        return []
     changes = []
     for key in sorted(set(old) | set(new), key=str):
         path = f"{prefix}{key}"

@@ -206,8 +206,8 @@ class Trainer:
             ckpt = load_checkpoint(path)
         except ValueError as e:
             raise ValueError(f"{e}; rerun with --restart to start this run over") from None
-        changes = config_changes(ckpt.get("run_config") or {}, self.cfg)
-        if ckpt.get("run_config") is not None and changes:
+        changes = config_changes(ckpt.get("run_config"), self.cfg)
+        if changes:
             raise ValueError(f"checkpoint {path} was trained with another config ({'; '.join(changes)}); "
                              "use --restart to train this run again")
         if ckpt.get("manifest_hash") != self.data.manifest_hash:

@@ -60,9 +60,8 @@ def runs_to_train(args) -> list[str]:
 
 def trained_config_changes(name: str, profile: str, root=None) -> list[str]:
     """How the config a finished run was trained with differs from its config today (runs.config_changes)."""
-    ckpt = readable_checkpoint(run_dir(name, profile, root) / "last.pt")
-    stored = (ckpt or {}).get("run_config")
-    return config_changes(stored, run_config(name, profile)) if stored is not None else []
+    ckpt = readable_checkpoint(run_dir(name, profile, root) / "last.pt") or {}
+    return config_changes(ckpt.get("run_config"), run_config(name, profile))
 
 
 def print_summary(summary: dict) -> None:

@@ -141,7 +141,7 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     if ckpt.get("manifest_hash") != manifest["manifest_hash"]:
         raise ValueError(f"{name}: checkpoint {ckpt_path} was trained on dataset {ckpt.get('manifest_hash')}, "
                          f"the current {profile} dataset is {manifest['manifest_hash']}: retrain it")
-    changes = config_changes(ckpt["run_config"], cfg) if ckpt.get("run_config") is not None else []
+    changes = config_changes(ckpt.get("run_config"), cfg)
     if changes:
         raise ValueError(f"{name}: checkpoint {ckpt_path} was trained with another config than today's "
                          f"({'; '.join(changes)}): retrain it (`ddx7 train {name} --profile {profile} --restart`)")

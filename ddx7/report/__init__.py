@@ -18,7 +18,6 @@ from .analyses import (
     excerpt_controls,
     init_flatness,
     rest_level_table,
-    with_rest_excess,
 )
 from .display import show
 from .figures import (
@@ -73,7 +72,7 @@ __all__ = [
     "table1_pairs", "table2_runs", "table_runs",
     "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
     "collapsed_flatness", "dropout_gap_runs", "dropout_gap_table",
-    "excerpt_controls", "init_flatness", "rest_level_table", "with_rest_excess",
+    "excerpt_controls", "init_flatness", "rest_level_table",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
     "plot_rtf", "plot_test_curves", "show",
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",

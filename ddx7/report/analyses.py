@@ -3,7 +3,6 @@ gap, a clip's controls, the level of rests between detached notes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import librosa
@@ -108,11 +107,3 @@ def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFram
                 rows.append({"instrument": instrument, "excerpt": a["excerpt"], **levels})
     return pd.DataFrame(rows)
 
-
-def with_rest_excess(table: pd.DataFrame, directory: Path, column: str = "rests above input (dB)") -> pd.DataFrame:
-    """``table`` (a ``name`` or ``run`` column naming runs in ``directory``) with each run's
-    ``rests_above_input_db`` (metrics.json; ddx7.eval.rests), NaN where it was not recorded."""
-    names = table["name"] if "name" in table else table["run"]
-    values = [json.loads((Path(directory) / n / "metrics.json").read_text()).get("rests_above_input_db")
-              for n in names]
-    return table.assign(**{column: [np.nan if v is None else v for v in values]})

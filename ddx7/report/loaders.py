@@ -214,8 +214,9 @@ def experiments_dir():
 def experiment_table() -> pd.DataFrame:
     """The recipe experiments (``ddx7/configs/experiments``, evaluated into results/experiments/full/):
     one row per evaluated run (``name``; ``run`` and ``variant`` split from it, ``--recipe1`` being the
-    baseline), the change it makes (its config file's leading comment), its test metrics and whether it is
-    pitched (median f0 error < 20 cents). Empty when none is evaluated."""
+    baseline), the change it makes (its config file's leading comment), its test metrics (with how much louder
+    than the input the rests between detached notes are: ddx7.eval.rests) and whether it is pitched (median
+    f0 error < 20 cents). Empty when none is evaluated."""
     path = experiments_dir() / "metrics.csv"
     if not path.exists():
         return pd.DataFrame()
@@ -229,7 +230,7 @@ def experiment_table() -> pd.DataFrame:
                      "best valid MSS": r.best_valid_mss,
                      "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
                      "pitched": r.f0_median_abs_cents < 20, "loudness error (dB)": r.loudness_mean_abs_db,
-                     "FAD aisfx": r.fad_aisfx})
+                     "FAD aisfx": r.fad_aisfx, "rests above input (dB)": r.rests_above_input_db})
     return pd.DataFrame(rows).sort_values(["run", "variant"], key=lambda s: s.replace("baseline", ""))
 
 
@@ -310,15 +311,17 @@ def same_reverb_table(profile: str, pairs, variant: str = "reverb-short") -> pd.
     """Table 1 with HpN also given DDX7's shorter reverb: per instrument whose HpN run has the experiment
     ``<hpn run>--<variant>`` (results/experiments/full), DDX7's shipped model beside HpN's grid run (the paper's
     1 s reverb) and that experiment, with DDX7/HpN ratios of FAD (aisfx) and MSS against each."""
+    if profile != "full":  # the experiments are full-profile runs
+        return pd.DataFrame()
+    fad = lambda m: m["fad"]["aisfx"]["fad"]  # noqa: E731
+    seconds = lambda m: m["config"]["model"].get("reverb_seconds") or 1.0  # noqa: E731
     rows = []
     for instrument, (hpn_run, ddx7_run) in pairs.items():
         path = experiments_dir() / f"{hpn_run}--{variant}" / "metrics.json"
-        if profile != "full" or not path.exists():
+        if not path.exists():
             continue
         ddx7, hpn, same = (load_metrics_json(profile, ddx7_run), load_metrics_json(profile, hpn_run),
                            json.loads(path.read_text()))
-        fad = lambda m: m["fad"]["aisfx"]["fad"]  # noqa: E731
-        seconds = lambda m: m["config"]["model"].get("reverb_seconds") or 1.0  # noqa: E731
         rows.append({"instrument": instrument, "DDX7 reverb (s)": seconds(ddx7), "FAD DDX7": fad(ddx7),
                      f"FAD HpN ({seconds(hpn):g} s)": fad(hpn), f"FAD HpN ({seconds(same):g} s)": fad(same),
                      f"FAD ratio vs HpN {seconds(hpn):g} s": fad(ddx7) / fad(hpn),
