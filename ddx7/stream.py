@@ -70,6 +70,7 @@ from .synth.fm import (
     upsample_frames,
 )
 from .synth.harmonic import filter_noise, harmonic_frames, noise_filters, uniform_noise
+from .synth.oversample import decimate
 
 # ----------------------------------------------------------------------------- DDX7
 
@@ -162,12 +163,19 @@ class StreamingDDX7(nn.Module):
         self.order, self.modulators, self.carriers = operator_graph(patch)
         self.register_buffer("max_ol", constant(synth.max_ol))  # float32 constants: see ddx7.synth.fm's doc
         self.register_buffer("two_pi", constant(TWO_PI))
-        self.register_buffer("ramp", frame_ramp(self.hop))
+        # oversampled FM (ddx7.synth.oversample): controls and phases at oversample · fs, then the causal
+        # decimation filter, whose last L − M fast samples carry over to the next block
+        self.oversample = int(synth.oversample)
+        self.fast_hop = self.hop * self.oversample
+        self.register_buffer("ramp", frame_ramp(self.fast_hop))
+        kernel = synth.decimation_kernel if self.oversample > 1 else torch.ones(1)
+        self.register_buffer("decimation_kernel", kernel.clone())
+        self.fast_history = torch.zeros(1, kernel.shape[0] - self.oversample)
         self.register_buffer("env_gain", torch.ones(self.n_ops))
         self.use_gain = False
         self.started = False
         self.register_buffer("last_frame", torch.zeros(1, 1, 1 + self.n_ops), persistent=False)  # f0, a_1 … a_K
-        self.phase = RunningPhase(patch.ratios, self.sample_rate)
+        self.phase = RunningPhase(patch.ratios, self.sample_rate * self.oversample)
 
     def set_intervention(self, ratios=None, env_gain=None):
         """Replace the patch's ratios (K values) and/or scale the envelopes (K gains); None keeps
@@ -196,6 +204,7 @@ class StreamingDDX7(nn.Module):
         self.step = 0
         self.last_frame = torch.zeros(batch, 1, 1 + self.n_ops)
         self.phase.reset(batch)
+        self.fast_history = torch.zeros(batch, self.fast_history.shape[1])
         self.reverb.reset(batch)
         self.batch = batch
         self.fresh = True
@@ -264,12 +273,17 @@ class StreamingDDX7(nn.Module):
         previous: Optional[Tensor] = None
         if self.started:
             previous = self.last_frame
-        controls = upsample_frames(frames, self.hop, previous, self.ramp).unbind(2)  # f0, a_1 … a_K
+        controls = upsample_frames(frames, self.fast_hop, previous, self.ramp).unbind(2)  # f0, a_1 … a_K
         self.last_frame = frames[:, -1:]
         self.started = True
         phases = self.phase.advance(controls[0]).unbind(2)
         outs = fm_operators(phases, controls[1:], self.order, self.modulators, self.two_pi)
-        return mix_carriers(outs, self.carriers, self.max_ol)
+        audio = mix_carriers(outs, self.carriers, self.max_ol)
+        if self.oversample == 1:
+            return audio
+        out = decimate(audio, self.oversample, self.decimation_kernel, self.fast_history)
+        self.fast_history = torch.cat([self.fast_history, audio], 1)[:, -self.fast_history.shape[1]:]
+        return out
 
     @torch.jit.export
     def operator_phases(self) -> Tensor:

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import HOP, SAMPLE_RATE
+from .oversample import check_oversample, decimate, decimation_filter
 from .patches import Patch, get_patch, parse_imax
 
 TWO_PI = 2 * math.pi
@@ -291,13 +292,19 @@ def check_env_gain(env_gain, n_ops: int, name: str = "env_gain"):
 class FMSynth(nn.Module):
     """Differentiable FM synth with a fixed patch: decoder outputs z → envelopes → audio."""
 
-    def __init__(self, patch: Patch | str = "2osc", imax=2.0, sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+    def __init__(self, patch: Patch | str = "2osc", imax=2.0, sample_rate: int = SAMPLE_RATE, hop: int = HOP,
+                 oversample: int = 1):
+        """``oversample`` M > 1 renders at M · fs and low-passes before keeping every M-th sample, so that
+        sidebands above Nyquist are removed instead of folding (:mod:`ddx7.synth.oversample`; a deviation)."""
         super().__init__()
         self.patch = get_patch(patch)
         self.imax = parse_imax(imax)
         self.max_ol = self.imax / TWO_PI
         self.sample_rate = sample_rate
         self.hop = hop
+        self.oversample = check_oversample(oversample)
+        if self.oversample > 1:
+            self.register_buffer("decimation_kernel", decimation_filter(self.oversample).float(), persistent=False)
 
     @property
     def n_ops(self) -> int:
@@ -320,9 +327,11 @@ class FMSynth(nn.Module):
             raise ValueError(f"f0 has {tuple(f0_hz.shape)} frames but envelopes have {tuple(envelopes.shape[:2])}")
         check_ratios(ratios, self.n_ops, f"ratios of patch {self.patch.name!r}")
         envelopes = apply_env_gain(envelopes, env_gain, self.n_ops)
-        f0_s = upsample_frames(f0_hz[..., None], self.hop, channels_first=True)[:, 0]
-        env_s = upsample_frames(envelopes, self.hop, channels_first=True)
-        return render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate, channels_first=True)
+        m = self.oversample
+        f0_s = upsample_frames(f0_hz[..., None], self.hop * m, channels_first=True)[:, 0]
+        env_s = upsample_frames(envelopes, self.hop * m, channels_first=True)
+        audio = render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate * m, channels_first=True)
+        return audio if m == 1 else decimate(audio, m, self.decimation_kernel)
 
     def forward(self, f0_hz, z, ratios=None, env_gain=None):
         return self.get_signal(f0_hz, self.get_controls(z), ratios, env_gain)

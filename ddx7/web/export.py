@@ -121,6 +121,9 @@ def export_weights(model_path, out_dir, name: str | None = None, max_bytes: int 
 
     model_path = Path(model_path)
     model, ckpt = load_model(model_path)
+    if model.config.get("oversample", 1) > 1:
+        raise ValueError(f"{model_path}: the browser renderer (ddx7_model.js) does not oversample the FM "
+                         f"(model.oversample = {model.config['oversample']}); export a model without it")
     run = model_path.parent.name
     name = name or run
     instrument = (ckpt.get("run_config") or {}).get("data", {}).get("instrument")
