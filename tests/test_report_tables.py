@@ -127,11 +127,17 @@ def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
 
 
 def test_same_reverb_finding_says_when_the_shorter_reverb_helped_hpn_too():
-    row = {"instrument": "violin", "DDX7 reverb (s)": 0.25, "FAD ratio vs HpN 1 s": 1.14,
-           "FAD ratio vs HpN 0.25 s": 1.36, "MSS ratio vs HpN 1 s": 0.96, "MSS ratio vs HpN 0.25 s": 1.01}
+    row = {"instrument": "violin", "DDX7 reverb (s)": 0.25, "FAD DDX7": 73.2,
+           "grid HpN reverb (s)": 0.25, "FAD grid HpN": 53.8, "HpN reverb-1s reverb (s)": 1.0,
+           "FAD HpN reverb-1s": 64.3, "FAD ratio vs grid HpN": 1.36, "FAD ratio vs HpN reverb-1s": 1.14,
+           "MSS ratio vs grid HpN": 1.01, "MSS ratio vs HpN reverb-1s": 0.96}
     text = findings.same_reverb_finding(pd.DataFrame([row]))
-    assert "1.14× by FAD, 0.96× by MSS against HpN 1 s and 1.36× by FAD, 1.01× by MSS against HpN 0.25 s" in text
-    assert "lowers HpN's FAD as well (violin)" in text
-    worse = findings.same_reverb_finding(pd.DataFrame([{**row, "FAD ratio vs HpN 0.25 s": 1.0}]))
-    assert "as well" not in worse
+    assert ("1.36× by FAD and 1.01× by MSS against the grid's HpN (reverb 0.25 s), 1.14× and 0.96× against HpN "
+            "with a 1 s reverb") in text
+    assert "lowers HpN's FAD too (violin)" in text
+    worse = findings.same_reverb_finding(pd.DataFrame([{**row, "FAD HpN reverb-1s": 50.0}]))
+    assert "too" not in worse
+    # the other way round (the grid with the long reverb): still the shorter one that is compared
+    swapped = {**row, "grid HpN reverb (s)": 1.0, "HpN reverb-1s reverb (s)": 0.25}
+    assert "too (violin)" not in findings.same_reverb_finding(pd.DataFrame([swapped]))
     assert "has not been trained" in findings.same_reverb_finding(pd.DataFrame())

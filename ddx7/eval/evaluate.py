@@ -47,7 +47,13 @@ def chosen_indices(n: int, k: int) -> list[int]:
 
 
 @torch.no_grad()
-def render_split(model, f0: torch.Tensor, loudness: torch.Tensor, batch: int = 8, **kwargs) -> torch.Tensor:
+def render_split(model, f0: torch.Tensor, loudness: torch.Tensor, batch: int = 8, seed: int = 0,
+                 **kwargs) -> torch.Tensor:
+    """The model's audio for every excerpt, ``batch`` at a time. HpN's noise comes from a generator seeded with
+    ``seed``, so that its test metrics are the same at every evaluation (torch's global RNG depends on what ran
+    before)."""
+    if getattr(model, "config", {}).get("model") == "hpn" and "generator" not in kwargs:
+        kwargs["generator"] = torch.Generator().manual_seed(seed)
     outs = [model(f0[i:i + batch], loudness[i:i + batch], **kwargs) for i in range(0, len(f0), batch)]
     return torch.cat(outs)
 
