@@ -111,6 +111,12 @@ def test_panel_from_model_exports_what_the_model_renders():
         want = model(torch.tensor(f0)[None], torch.tensor(ld)[None])[0].double().numpy()
     assert np.abs(panel.reference(reverb=True) - want).max() < 1e-5
     assert panel.data["initial"]["reverb"] and len(panel.controls()["reverb_ir"]) == SAMPLE_RATE
+    over = DDX7("2osc", "2pi", hidden=16, oversample=2).eval()
+    over.load_state_dict(model.state_dict())
+    panel = panel_from_model(over, f0, ld, reverb_trim_db=None)
+    with torch.no_grad():
+        want = over(torch.tensor(f0)[None], torch.tensor(ld)[None])[0].double().numpy()
+    assert panel.data["oversample"] == 2 and np.abs(panel.reference(reverb=True) - want).max() < 1e-5
 
 
 # ----------------------------------------------------------------------------- browser
@@ -131,6 +137,9 @@ def page_with_panels(tmp_path_factory):
         "two": intervention_panel(f0b, envb, "2osc", "2pi", title="2osc (random envelopes)", reverb_ir=ir,
                                   reverb_on=False, original_audio=orig, precision="16bit"),
     }
+    # model.oversample: the same violin controls rendered at 2 × fs and decimated in the page
+    panels["oversampled"] = intervention_panel(f0a, enva, "violin-6osc", 2.0, title="Violin, oversampled",
+                                               oversample=2)
     for i, patch in enumerate(OTHER_PATCHES):
         f0, env = random_controls(patch, 2 * math.pi, 0.5, seed=10 + i)
         panels[patch] = intervention_panel(f0, env, patch, "2pi", title=patch)
@@ -203,7 +212,7 @@ def test_panels_render_controls(page_with_panels):
     assert page.locator(f"#{panels['violin'].element_id} [data-role=play-original]").count() == 0
 
 
-@pytest.mark.parametrize("name", ["violin", "two"] + OTHER_PATCHES)
+@pytest.mark.parametrize("name", ["violin", "two", "oversampled"] + OTHER_PATCHES)
 def test_js_fm_equals_python(page_with_panels, name):
     """The JavaScript copy of the FM synth (fm_panel.js renderFM) == FMSynth.get_signal, per patch."""
     page, panels, _ = page_with_panels
@@ -215,6 +224,12 @@ def test_js_fm_equals_python(page_with_panels, name):
     ratios, gains = modulator_ratios(patch, 1, 3), [0.5 + 0.25 * k for k in range(len(p.data["patch"]["ratios"]))]
     x2 = js_render(page, p, {"ratios": ratios, "envGain": gains})
     assert np.abs(x2 - p.reference(ratios, gains)).max() <= TOL
+
+
+def test_the_oversampled_panel_is_not_the_plain_render(page_with_panels):
+    page, panels, _ = page_with_panels
+    over, plain = js_render(page, panels["oversampled"]), js_render(page, panels["violin"])
+    assert panels["oversampled"].data["oversample"] == 2 and np.abs(over - plain).max() > 0.01
 
 
 def test_reverb_equals_python(page_with_panels):

@@ -25,6 +25,8 @@
  *   envelopes (synth/fm.py fm_envelopes, apply_env_gain): max_ol · sigmoid(z) · env_gain, per frame;
  *   controls (upsample_frames): x[i·hop + j] = x[i−1] + (x[i] − x[i−1]) · (j + 1) / hop in float32,
  *     frame −1 = the previous block's last frame (the first frame held at the start);
+ *   oversampled models (config.oversample = M > 1; synth/oversample.py): controls, phase and FM at hop · M and
+ *     M · fs, then the causal decimation filter (config.decimation_kernel) whose history carries over;
  *   phase (RunningPhase, phase_sum, wrap_phase): ω += f0 · 2π / fs in float64, sequentially;
  *     φ_k = (r_k ω + offset_k) mod 2π, rounded to float32; folded into the offsets every 2^22
  *     samples and when the ratios change (each operator keeps its phase);
@@ -119,6 +121,8 @@
     }
     this.header = header; this.values = values; this.config = c; this.name = header.name || header.run;
     this.hop = c.hop; this.sampleRate = c.sample_rate; this.nOps = c.patch.n_ops;
+    this.oversample = c.oversample || 1;
+    this.decimation = this.oversample > 1 ? Float64Array.from(c.decimation_kernel) : null;
     this.kernel = c.kernel; this.convs = []; this.blocks = [];
     for (i = 0; i < c.dilations.length; i++) {
       var p = "blocks." + i + ".", res = t[p + "residual.weight"];
@@ -190,8 +194,11 @@
     var K = model.nOps, hop = model.hop, i;
     this.model = model; this.hop = hop; this.sampleRate = model.sampleRate;
     this.maxOl = fround(model.config.max_ol);
-    this.ramp = new Float32Array(hop);
-    for (i = 0; i < hop; i++) this.ramp[i] = fround((i + 1) / hop);
+    var M = model.oversample, fastHop = hop * M;  // oversampled FM: controls and phase at M · fs
+    this.ramp = new Float32Array(fastHop);
+    for (i = 0; i < fastHop; i++) this.ramp[i] = fround((i + 1) / fastHop);
+    // [the decimation filter's history (L − M fast samples) | this frame's fast samples]
+    this.fast = M > 1 ? new Float32Array(model.decimation.length - M + fastHop) : null;
     this.hist = model.convs.map(function (cv) { return new Float32Array(cv.len * cv.cIn); });
     var width = 2;
     model.convs.forEach(function (cv) { width = Math.max(width, cv.cIn * model.kernel, cv.cOut); });
@@ -220,6 +227,7 @@
     for (var i = 0; i < this.hist.length; i++) this.hist[i].fill(0);
     this.step = 0; this.started = false; this.lastF0 = 0; this.lastEnv.fill(0);
     this.omega = 0; this.offset.fill(0); this.useOffset = false; this.sinceRebase = 0;
+    if (this.fast) this.fast.fill(0);
     if (this.ringRe) { this.ringRe.fill(0); this.ringIm.fill(0); this.prev.fill(0); this.pos = 0; }
   };
 
@@ -333,9 +341,11 @@
 
   /* FM of one frame (upsampled f0 and envelopes, running phase) + reverb → out[at … at + hop). */
   Streamer.prototype.synth = function (f0, out, at) {
-    var hop = this.hop, K = this.env.length, env = this.env, last = this.lastEnv, ramp = this.ramp, dry = this.dry;
+    var M = this.model.oversample, fast = this.fast, keep = fast ? fast.length - this.hop * M : 0;
+    var hop = this.hop * M, K = this.env.length, env = this.env, last = this.lastEnv, ramp = this.ramp;
+    var dry = fast ? fast.subarray(keep) : this.dry;
     var order = this.order, mods = this.mods, carriers = this.carriers, y = this.y, ratios = this.ratios;
-    var w = TWO_PI / this.sampleRate, f0prev = this.started ? this.lastF0 : f0, oi, k, s;
+    var w = TWO_PI / (this.sampleRate * M), f0prev = this.started ? this.lastF0 : f0, oi, k, s;
     if (!this.started) last.set(env);
     var df = fround(f0 - f0prev);
     for (var j = 0; j < hop; j++) {
@@ -355,6 +365,16 @@
     this.sinceRebase += hop;
     if (this.sinceRebase >= REBASE_SAMPLES) this.rebase();
     this.lastF0 = f0; last.set(env); this.started = true;
+    if (fast) {  // decimate (ddx7/synth/oversample.py): y[n] = Σ_j h[j] · x[M·n + M − 1 − j], then keep the history
+      var h = this.model.decimation, L = h.length, lo = this.dry;
+      for (var n = 0; n < this.hop; n++) {
+        var end = keep + M * n + M - 1, acc = 0;
+        for (var t = 0; t < L; t++) acc += h[t] * fast[end - t];
+        lo[n] = fround(acc);
+      }
+      fast.copyWithin(0, fast.length - keep);
+      dry = lo;
+    }
     this.reverbFrame(dry, out, at);
   };
 

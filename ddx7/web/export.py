@@ -68,6 +68,13 @@ def _tensors(model) -> dict[str, torch.Tensor]:
     return {k: v.float().contiguous() for k, v in out.items()}
 
 
+def _oversampling(synth) -> dict:
+    """The header's oversampling fields: the factor and, above 1, the decimation filter's taps (float32)."""
+    if synth.oversample == 1:
+        return {}
+    return {"oversample": synth.oversample, "decimation_kernel": [float(v) for v in synth.decimation_kernel]}
+
+
 def weights_blob(model, run: str = "", extra: dict | None = None) -> bytes:
     """The binary described in the module doc, of a DDX7 ``model`` (``extra``: more header fields)."""
     cfg = getattr(model, "config", {})
@@ -93,7 +100,7 @@ def weights_blob(model, run: str = "", extra: dict | None = None) -> bytes:
                    "imax": float(model.synth.imax), "max_ol": float(model.synth.max_ol),
                    "hidden": int(cfg["hidden"]), "kernel": int(cfg["kernel"]),
                    "dilations": [int(d) for d in cfg["dilations"]], "sample_rate": int(model.sample_rate),
-                   "hop": int(model.hop),
+                   "hop": int(model.hop), **_oversampling(model.synth),
                    "reverb_length": int(tensors["reverb.tail"].shape[0]) if "reverb.tail" in tensors else 0},
         "tensors": names, "values": int(offset), "payload_bytes": len(payload),
         **(extra or {}),
@@ -121,9 +128,6 @@ def export_weights(model_path, out_dir, name: str | None = None, max_bytes: int 
 
     model_path = Path(model_path)
     model, ckpt = load_model(model_path)
-    if model.config.get("oversample", 1) > 1:
-        raise ValueError(f"{model_path}: the browser renderer (ddx7_model.js) does not oversample the FM "
-                         f"(model.oversample = {model.config['oversample']}); export a model without it")
     run = model_path.parent.name
     name = name or run
     instrument = (ckpt.get("run_config") or {}).get("data", {}).get("instrument")
@@ -199,7 +203,7 @@ def model_from_weights(header: dict, tensors: dict[str, torch.Tensor]):
     patch = Patch(p["name"], modulators={k: v for k, v in enumerate(p["modulators"]) if v},
                   carriers=p["carriers"], ratios=p["ratios"])
     model = DDX7(patch, c["imax"], hidden=c["hidden"], kernel=c["kernel"], dilations=c["dilations"], dropout=0.0,
-                 reverb=False, sample_rate=c["sample_rate"], hop=c["hop"])
+                 reverb=False, sample_rate=c["sample_rate"], hop=c["hop"], oversample=c.get("oversample", 1))
     with torch.no_grad():
         for i, block in enumerate(model.decoder.blocks):
             for name, causal in (("conv1", block.conv1), ("conv2", block.conv2)):

@@ -14,6 +14,9 @@
  *     float64, sequential sum);
  *   y_k = a_k · sin(φ_k + 2π Σ_{j→k} y_j), operators in topological order (original: fm_operators);
  *   x = Σ_carriers y_c / max_ol (original: mix_carriers);
+ *   oversampled models (model.oversample = M > 1): the above at hop·M and M·fs, then
+ *     x[n] = Σ_j h[j] · x_fast[M·n + M − 1 − j] with the decimation filter h sent by Python
+ *     (decimate; original: ddx7/synth/oversample.py decimate);
  *   optional reverb: x ⊛ h (h = model's impulse response), cut to N (convolve; original:
  *     ddx7/models/reverb.py fft_convolve).
  * tests/test_web_panel.py (test_js_fm_equals_python, every patch; test_reverb_equals_python) renders
@@ -81,8 +84,9 @@
    * env (T·K, row-major), omega (cached)}; ratios, gains: K numbers. Returns Float64Array (T·hop).
    */
   function renderFM(model, ratios, gains) {
-    var T = model.f0.length, K = model.nOps, hop = model.hop, N = T * hop;
-    if (!model.omega) model.omega = baseOmega(upsampleF0(model.f0, hop), model.sampleRate);
+    var M = model.oversample || 1;
+    var T = model.f0.length, K = model.nOps, hop = model.hop * M, N = T * hop;
+    if (!model.omega) model.omega = baseOmega(upsampleF0(model.f0, hop), model.sampleRate * M);
     var omega = model.omega, env = model.env;
     var outs = new Array(K), out = new Float64Array(N), a = new Float64Array(N);
     for (var oi = 0; oi < K; oi++) {
@@ -105,7 +109,18 @@
       for (n = 0; n < N; n++) out[n] += yc[n];
     }
     for (n = 0; n < N; n++) out[n] /= model.maxOl;
-    return out;
+    return M > 1 ? decimate(out, M, model.kernel) : out;
+  }
+
+  /* fast (M · fs) → fs through the causal FIR h: y[n] = Σ_j h[j] · x[M·n + M − 1 − j] (zeros before 0). */
+  function decimate(x, M, h) {
+    var n = x.length / M, L = h.length, y = new Float64Array(n);
+    for (var i = 0; i < n; i++) {
+      var end = M * i + M - 1, acc = 0;
+      for (var j = 0; j < L && j <= end; j++) acc += h[j] * x[end - j];
+      y[i] = acc;
+    }
+    return y;
   }
 
   // ------------------------------------------------------------------ FFT, convolution, STFT
@@ -268,7 +283,8 @@
     this.model = {
       hop: data.hop, sampleRate: data.sample_rate, maxOl: data.max_ol, nOps: K, order: data.patch.order,
       modulators: data.patch.modulators, carriers: data.patch.carriers,
-      f0: decodeArray(data.f0), env: decodeArray(data.envelopes), omega: null
+      f0: decodeArray(data.f0), env: decodeArray(data.envelopes), omega: null,
+      oversample: data.oversample || 1, kernel: data.decimation_kernel ? decodeArray(data.decimation_kernel) : null
     };
     this.ir = data.reverb_ir ? decodeArray(data.reverb_ir) : null;
     this.original = data.original ? decodeArray(data.original) : null;
