@@ -34,6 +34,7 @@ from ..provenance import provenance
 from ..runs import config_changes, config_hash, run_config
 from ..synth.interventions import paper_intervention
 from .fad import fad, get_embedding
+from .haze import between_harmonics_db
 from .rests import clip_rests_above_input_db
 
 DEFAULT_EMBEDDINGS = ("aisfx", "mfcc")
@@ -112,6 +113,12 @@ def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness,
             "loudness_mean_abs_db": float(np.mean(np.abs(ld_hat - original_loudness)))}
 
 
+def haze_metrics(original: np.ndarray, resynth: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray) -> dict:
+    """Energy between the harmonics above 2 kHz (ddx7.eval.haze) of the resynthesis and of the input, in dB."""
+    return {"harmonic_haze_db": between_harmonics_db(resynth, f0_hz, voiced),
+            "harmonic_haze_input_db": between_harmonics_db(original, f0_hz, voiced)}
+
+
 def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: str, embeddings, data_root, profile,
                 vggish_weights=None) -> tuple[dict, np.ndarray]:
     """(MSS, FAD per embedding, f0 and loudness errors) of ``model`` on the test split, and its resynthesis."""
@@ -130,6 +137,8 @@ def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: s
         **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
                                  np.asarray(test["loudness_db"]), resynth, extractor,
                                  periodicity_threshold(instrument)),
+        **haze_metrics(original, resynth, np.asarray(test["f0_hz"]),
+                       np.asarray(test["periodicity"]) >= periodicity_threshold(instrument)),
     }
     return scores, resynth
 
@@ -215,7 +224,8 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
 def metrics_row(m: dict) -> dict:
     """A run's metrics.json flattened for a table: names, test metrics, one ``fad_<embedding>`` per embedding."""
     row = {k: m.get(k) for k in ("run", "instrument", "model", "patch", "imax", "mss", "f0_median_abs_cents",
-                                 "f0_rpa_50c", "loudness_mean_abs_db", "rests_above_input_db")}
+                                 "f0_rpa_50c", "loudness_mean_abs_db", "rests_above_input_db",
+                                 "harmonic_haze_db", "harmonic_haze_input_db")}
     row.update({f"fad_{k}": v.get("fad") for k, v in m.get("fad", {}).items()})
     return row
 

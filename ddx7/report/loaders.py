@@ -230,7 +230,9 @@ def experiment_table() -> pd.DataFrame:
                      "best valid MSS": r.best_valid_mss,
                      "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
                      "pitched": r.f0_median_abs_cents < 20, "loudness error (dB)": r.loudness_mean_abs_db,
-                     "FAD aisfx": r.fad_aisfx, "rests above input (dB)": r.rests_above_input_db})
+                     "FAD aisfx": r.fad_aisfx, "rests above input (dB)": r.rests_above_input_db,
+                     "haze above input (dB)": getattr(r, "harmonic_haze_db", math.nan)
+                     - getattr(r, "harmonic_haze_input_db", math.nan)})
     return pd.DataFrame(rows).sort_values(["run", "variant"], key=lambda s: s.replace("baseline", ""))
 
 
