@@ -141,3 +141,15 @@ def test_same_reverb_finding_says_when_the_shorter_reverb_helped_hpn_too():
     swapped = {**row, "grid HpN reverb (s)": 1.0, "HpN reverb-1s reverb (s)": 0.25}
     assert "too (violin)" not in findings.same_reverb_finding(pd.DataFrame([swapped]))
     assert "has not been trained" in findings.same_reverb_finding(pd.DataFrame())
+
+
+def test_variant_finding_counts_what_the_variant_changed():
+    table = pd.DataFrame({"run": ["a", "b", "c"], "FAD grid": [70.0, 300.0, 60.0], "FAD variant": [50.0, 80.0, 66.0],
+                          "FAD variant / grid": [50 / 70, 80 / 300, 1.1], "MSS grid": [7.0, 9.5, 6.0],
+                          "MSS variant": [6.8, 6.5, 6.1], "f0 error grid (cents)": [4.0, 1754.0, 3.0],
+                          "f0 error variant (cents)": [3.0, 3.3, 25.0]})
+    text = findings.variant_finding(table, "oversampling")
+    assert ("3 runs so far: FAD aisfx lower on 2 of 3 (variant / grid 0.27–1.10, median 0.71), "
+            "test MSS lower on 2 of 3") in text
+    assert "Pitched now: b (unpitched in the grid)" in text and "No longer pitched: c." in text
+    assert "yet" in findings.variant_finding(pd.DataFrame(), "oversampling")

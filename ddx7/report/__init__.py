@@ -43,6 +43,7 @@ from .findings import (
     rtf_note,
     same_reverb_finding,
     table1_finding,
+    variant_finding,
 )
 from .loaders import (
     best_valid_mss,
@@ -64,6 +65,7 @@ from .loaders import (
     train_bench_tables,
     training_summary,
     unseen_table,
+    variant_table,
 )
 from .players import grid_players, table1_players, table2_players
 from .widgets import intervention_panel_for, live_sliders
@@ -78,13 +80,13 @@ __all__ = [
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",
     "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rest_finding", "rtf_note",
     "same_reverb_finding",
-    "table1_finding",
+    "table1_finding", "variant_finding",
     "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "experiment_table", "experiments_dir",
     "equal_budget_table", "fad_table", "snapshot_table",
     "load_curves",
     "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
     "same_reverb_table",
-    "training_summary", "unseen_table",
+    "training_summary", "unseen_table", "variant_table",
     "grid_players", "table1_players", "table2_players",
     "intervention_panel_for", "live_sliders",
 ]

@@ -267,3 +267,24 @@ def same_reverb_finding(table: pd.DataFrame) -> str:
         lines.append(f"The shorter reverb lowers HpN's FAD too ({', '.join(helped)}): a comparison of DDX7 with "
                      "its short reverb against HpN with the paper's would flatter DDX7.")
     return "\n\n".join(lines)
+
+
+def variant_finding(table: pd.DataFrame, label: str, pitched_cents: float = 20.0) -> str:
+    """A variant_table in words: on how many runs ``label`` lowered FAD and MSS, the FAD ratios' range, and which
+    runs became (or stopped being) pitched."""
+    if table.empty:
+        return f"No run of the grid has been trained with {label} yet."
+    n = len(table)
+    fad_down = int((table["FAD variant"] < table["FAD grid"]).sum())
+    mss_down = int((table["MSS variant"] < table["MSS grid"]).sum())
+    ratio = table["FAD variant / grid"]
+    text = (f"With {label}, {n} run{'s' if n != 1 else ''} so far: FAD aisfx lower on {fad_down} of {n} "
+            f"(variant / grid {ratio.min():.2f}–{ratio.max():.2f}, median {ratio.median():.2f}), test MSS lower on "
+            f"{mss_down} of {n}.")
+    grid, variant = table["f0 error grid (cents)"] < pitched_cents, table["f0 error variant (cents)"] < pitched_cents
+    now, lost = table[~grid & variant], table[grid & ~variant]
+    if len(now):
+        text += f" Pitched now: {', '.join(now['run'])} (unpitched in the grid)."
+    if len(lost):
+        text += f" No longer pitched: {', '.join(lost['run'])}."
+    return text
