@@ -56,3 +56,17 @@ def test_decoder_flops_counts_the_tcn_convs():
     per_frame = sum(2 * m.in_channels * m.out_channels * m.kernel_size[0]
                     for m in model.decoder.modules() if isinstance(m, torch.nn.Conv1d))
     assert decoder_flops(model.decoder, 10, 3) == 30 * per_frame
+
+
+def test_the_straightforward_step_oversamples_like_the_config():
+    """An oversampled run's bench compares with a straightforward step that oversamples too: a 9 kHz carrier
+    (above Nyquist at 16 kHz) folds without it and vanishes with it."""
+    from ddx7.eval.reference_step import NaiveDDX7
+
+    f0, env = torch.full((1, 100), 1000.0), torch.zeros(1, 100, 2)
+    for factor, power in ((1, 0.5), (2, 0.0)):
+        naive = NaiveDDX7("2osc", 2.0, oversample=factor)
+        naive.patch = naive.patch.with_ratios([9.0, 1.0])
+        env[..., 0] = naive.max_ol
+        audio = naive.synthesize(f0, env)[0, 1000:]
+        assert audio.shape[0] == 100 * 64 - 1000 and float(audio.pow(2).mean()) == pytest.approx(power, abs=1e-4)

@@ -20,6 +20,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .. import HOP, SAMPLE_RATE
 from ..models import layers
+from ..synth.oversample import decimation_filter
 from ..synth.patches import get_patch, parse_imax
 
 
@@ -90,17 +91,24 @@ class NaiveDDX7(nn.Module):
     """The paper's DDX7 without reverb, written plainly; ``decode`` → envelopes, ``synthesize`` → audio."""
 
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
-                 dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, **_ignored):
+                 dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, oversample: int = 1, **_ignored):
         super().__init__()
         self.patch = get_patch(patch)
         self.max_ol = parse_imax(imax) / (2 * math.pi)
         self.decoder = NaiveTCN(self.patch.n_ops, hidden, kernel, dilations, dropout)
+        self.oversample = oversample
 
     def decode(self, f0_hz, loudness_db):
         return self.max_ol * torch.sigmoid(self.decoder(f0_hz, loudness_db))
 
     def synthesize(self, f0_hz, envelopes):
-        return naive_fm(f0_hz, envelopes, self.patch, self.max_ol)
+        m = self.oversample
+        audio = naive_fm(f0_hz, envelopes, self.patch, self.max_ol, HOP * m, SAMPLE_RATE * m)
+        if m == 1:
+            return audio
+        # the same low-pass filter as ddx7.synth.oversample, as a full-rate convolution, then every m-th sample
+        h = decimation_filter(m).float()
+        return F.conv1d(F.pad(audio, (len(h) - 1, 0))[:, None], h.flip(0)[None, None])[:, 0, m - 1::m]
 
     def forward(self, f0_hz, loudness_db):
         return self.synthesize(f0_hz, self.decode(f0_hz, loudness_db))
