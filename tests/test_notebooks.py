@@ -43,3 +43,16 @@ def test_notebooks_call_only_what_their_report_module_has():
         module = importlib.import_module(f"{imported.group(1)}.report")
         missing = sorted({n for n in re.findall(r"\breport\.(\w+)", code) if not hasattr(module, n)})
         assert not missing, f"{path.name}: {module.__name__} has no {missing}"
+
+
+def test_tables_shown_inside_a_block_are_displayed():
+    """``report.show`` returns a Styler, which Jupyter displays only as a cell's last top-level expression: inside
+    an ``if`` or a loop it must be passed to ``display`` (the Table 1 chapter's reverb table was never shown)."""
+    import re
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for line in cell.source.splitlines():
+                assert not re.match(r"^\s+report\.show\(", line), f"{path.name}: {line.strip()} (wrap it in display)"
