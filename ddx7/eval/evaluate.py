@@ -113,18 +113,15 @@ def pitch_loudness_metrics(original_f0, original_periodicity, original_loudness,
             "loudness_mean_abs_db": float(np.mean(np.abs(ld_hat - original_loudness)))}
 
 
-def haze_metrics(original: np.ndarray, resynth: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray) -> dict:
-    """Energy between the harmonics above 2 kHz (ddx7.eval.haze) of the resynthesis and of the input, in dB."""
-    return {"harmonic_haze_db": between_harmonics_db(resynth, f0_hz, voiced),
-            "harmonic_haze_input_db": between_harmonics_db(original, f0_hz, voiced)}
-
-
 def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: str, embeddings, data_root, profile,
-                vggish_weights=None) -> tuple[dict, np.ndarray]:
-    """(MSS, FAD per embedding, f0 and loudness errors) of ``model`` on the test split, and its resynthesis."""
+                input_haze_db: float, vggish_weights=None) -> tuple[dict, np.ndarray]:
+    """(MSS, FAD per embedding, f0 and loudness errors, haze) of ``model`` on the test split, and its resynthesis.
+    ``input_haze_db``: the test input's own haze, computed once by the caller for the model and its snapshots."""
     f0 = torch.as_tensor(test["f0_hz"], dtype=torch.float32)
     ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
     original = np.asarray(test["audio"], dtype=np.float32)
+    f0_hz, periodicity = np.asarray(test["f0_hz"]), np.asarray(test["periodicity"])
+    threshold = periodicity_threshold(instrument)
     resynth_t = render_split(model, f0, ld)
     resynth = resynth_t.numpy()
     mss = MultiScaleSpectralLoss()
@@ -134,11 +131,10 @@ def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: s
         "mss": float(np.mean(mss_values)),
         "fad": fad_metrics(original, resynth, embeddings, Path(data_root) / profile / instrument / "fad_cache",
                            manifest["manifest_hash"], vggish_weights),
-        **pitch_loudness_metrics(np.asarray(test["f0_hz"]), np.asarray(test["periodicity"]),
-                                 np.asarray(test["loudness_db"]), resynth, extractor,
-                                 periodicity_threshold(instrument)),
-        **haze_metrics(original, resynth, np.asarray(test["f0_hz"]),
-                       np.asarray(test["periodicity"]) >= periodicity_threshold(instrument)),
+        **pitch_loudness_metrics(f0_hz, periodicity, np.asarray(test["loudness_db"]), resynth, extractor, threshold),
+        # energy between the harmonics above 2 kHz (ddx7.eval.haze), of the resynthesis and of the input, in dB
+        "harmonic_haze_db": between_harmonics_db(resynth, f0_hz, periodicity >= threshold),
+        "harmonic_haze_input_db": input_haze_db,
     }
     return scores, resynth
 
@@ -165,8 +161,11 @@ def evaluate_run(name: str, profile: str, data_root="data", checkpoint_root=None
     ld = torch.as_tensor(test["loudness_db"], dtype=torch.float32)
     original = np.asarray(test["audio"], dtype=np.float32)
     extractor = ckpt.get("extractor") or manifest.get("extractor", {}).get("method", "pyin")
+    input_haze_db = between_harmonics_db(original, np.asarray(test["f0_hz"]),
+                                         np.asarray(test["periodicity"]) >= periodicity_threshold(instrument))
     score = partial(test_scores, test=test, instrument=instrument, manifest=manifest, extractor=extractor,
-                    embeddings=embeddings, data_root=data_root, profile=profile, vggish_weights=vggish_weights)
+                    embeddings=embeddings, data_root=data_root, profile=profile, input_haze_db=input_haze_db,
+                    vggish_weights=vggish_weights)
     scores, resynth = score(model)
     metrics = {
         "run": name, "profile": profile, "instrument": instrument, "model": cfg["model"]["kind"],

@@ -259,9 +259,8 @@ def same_reverb_finding(table: pd.DataFrame) -> str:
                      f"{r['FAD ratio vs grid HpN']:.2f}× by FAD and {r['MSS ratio vs grid HpN']:.2f}× by MSS against "
                      f"the grid's HpN (reverb {grid_s:g} s), {r[f'FAD ratio vs HpN {other}']:.2f}× and "
                      f"{r[f'MSS ratio vs HpN {other}']:.2f}× against HpN with a {other_s:g} s reverb.")
-        shorter_fad = r["FAD grid HpN"] if grid_s < other_s else r[f"FAD HpN {other}"]
-        longer_fad = r[f"FAD HpN {other}"] if grid_s < other_s else r["FAD grid HpN"]
-        if shorter_fad < longer_fad:
+        fad_grid, fad_other = r["FAD grid HpN"], r[f"FAD HpN {other}"]
+        if fad_grid != fad_other and (fad_grid < fad_other) == (grid_s < other_s):  # the shorter reverb scored lower
             helped.append(r["instrument"])
     if helped:
         lines.append(f"The shorter reverb lowers HpN's FAD too ({', '.join(helped)}): a comparison of DDX7 with "
