@@ -236,33 +236,38 @@ def experiment_table() -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["run", "variant"], key=lambda s: s.replace("baseline", ""))
 
 
-def variant_table(variant: str, profile: str = "full") -> pd.DataFrame:
+def variant_table(variant: str, profile: str = "full", baseline: str | None = None) -> pd.DataFrame:
     """Each grid run (results/<profile>) beside its recipe experiment ``<run>--<variant>``, where that has been
     evaluated: test MSS, FAD (aisfx), f0 and loudness errors, the rests' and the haze's excess over the input,
-    grid → variant, and the FAD ratio variant / grid. Empty when no such experiment exists."""
+    grid → variant, and the FAD ratio variant / grid. With ``baseline``, the experiments ``<run>--<baseline>``
+    stand for the grid (a recipe the grid had before: ddx7.promote keeps it so). Empty when no such pair."""
     exp = experiment_table()
     if exp.empty:
         return pd.DataFrame()
-    exp = exp[exp["variant"] == variant].set_index("run")
-    grid = load_metrics(profile)
+    if baseline is None:
+        grid = load_metrics(profile)
+        haze = grid.get("harmonic_haze_db", pd.Series(math.nan, grid.index)).astype(float) \
+            - grid.get("harmonic_haze_input_db", pd.Series(math.nan, grid.index)).astype(float)
+        base = pd.DataFrame({"run": grid["run"], "MSS": grid["mss"], "FAD aisfx": grid["fad_aisfx"],
+                             "f0 error (cents)": grid["f0_median_abs_cents"],
+                             "loudness error (dB)": grid["loudness_mean_abs_db"],
+                             "rests above input (dB)": grid["rests_above_input_db"], "haze above input (dB)": haze})
+    else:
+        base = exp[exp["variant"] == baseline]
+    base, exp = base.set_index("run"), exp[exp["variant"] == variant].set_index("run")
     rows = []
-    for g in grid[grid["run"].isin(exp.index)].itertuples():
-        e = exp.loc[g.run]
-        haze = _number(getattr(g, "harmonic_haze_db", None)) - _number(getattr(g, "harmonic_haze_input_db", None))
-        rows.append({"run": g.run, "MSS grid": g.mss, "MSS variant": e["MSS"], "FAD grid": g.fad_aisfx,
-                     "FAD variant": e["FAD aisfx"], "FAD variant / grid": e["FAD aisfx"] / g.fad_aisfx,
-                     "f0 error grid (cents)": g.f0_median_abs_cents, "f0 error variant (cents)": e["f0 error (cents)"],
-                     "loudness error grid (dB)": g.loudness_mean_abs_db,
+    for run in [r for r in base.index if r in exp.index]:
+        g, e = base.loc[run], exp.loc[run]
+        rows.append({"run": run, "MSS grid": g["MSS"], "MSS variant": e["MSS"], "FAD grid": g["FAD aisfx"],
+                     "FAD variant": e["FAD aisfx"], "FAD variant / grid": e["FAD aisfx"] / g["FAD aisfx"],
+                     "f0 error grid (cents)": g["f0 error (cents)"], "f0 error variant (cents)": e["f0 error (cents)"],
+                     "loudness error grid (dB)": g["loudness error (dB)"],
                      "loudness error variant (dB)": e["loudness error (dB)"],
-                     "rests above input grid (dB)": g.rests_above_input_db,
+                     "rests above input grid (dB)": g["rests above input (dB)"],
                      "rests above input variant (dB)": e["rests above input (dB)"],
-                     "haze above input grid (dB)": haze, "haze above input variant (dB)": e["haze above input (dB)"]})
+                     "haze above input grid (dB)": g["haze above input (dB)"],
+                     "haze above input variant (dB)": e["haze above input (dB)"]})
     return pd.DataFrame(rows)
-
-
-def _number(x) -> float:
-    """A metric that may be missing (None: evaluated before it was measured) as a float, NaN if missing."""
-    return math.nan if x is None else float(x)
 
 
 def _experiment_change(name: str) -> str:
