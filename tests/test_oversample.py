@@ -8,7 +8,7 @@ import torch
 from ddx7 import HOP, SAMPLE_RATE
 from ddx7.models import DDX7, build_model, count_parameters
 from ddx7.synth.fm import FMSynth
-from ddx7.synth.oversample import check_oversample, decimate, decimation_filter, group_delay_s
+from ddx7.synth.oversample import check_oversample, decimate, decimation_filter, decimation_kernel, group_delay_s
 
 
 def response_db(h: torch.Tensor, freqs_hz, fast_rate: float) -> list[float]:
@@ -89,3 +89,39 @@ def test_oversampled_model_keeps_its_parameters_config_and_gradients():
 def test_bad_oversampling_factors_are_refused(bad):
     with pytest.raises(ValueError, match="oversample"):
         check_oversample(bad)
+
+
+WIDE = {"cutoff": 0.97, "taps_per_factor": 96}
+
+
+def test_a_wider_decimation_filter_keeps_the_top_of_the_band_and_still_stops_what_would_fold():
+    """model.decimation: the default filter is already −2.4 dB at 7 kHz and −17 dB at 7.5 kHz (the top 1 kHz of a
+    16 kHz recording, which the MSS loss compares in log magnitude); cutoff 0.97 with 96 taps per factor keeps
+    it flat to 7.5 kHz and still puts everything that would fold back into 0–7.75 kHz 70 dB down."""
+    fast = 2 * SAMPLE_RATE
+    default, wide = decimation_filter(2), decimation_kernel(2, WIDE)
+    assert wide.shape[0] == 192 and torch.allclose(wide, wide.flip(0)) and abs(float(wide.sum()) - 1) < 1e-12
+    assert response_db(default, [7500], fast)[0] < -10
+    assert max(abs(x) for x in response_db(wide, [100, 3000, 6000, 7000, 7500], fast)) < 0.3
+    # a component at f in [8.25 kHz, 16 kHz] folds to 16 kHz − f in [0, 7.75 kHz]
+    assert max(response_db(wide, torch.linspace(8250, fast / 2, 200).tolist(), fast)) < -70
+    assert torch.equal(decimation_kernel(2, None), default) and torch.equal(decimation_kernel(2, {}), default)
+
+
+def test_model_decimation_round_trips_through_the_config_and_is_checked():
+    model = DDX7("2osc", "2pi", hidden=16, oversample=2, decimation=WIDE)
+    assert model.config["decimation"] == WIDE and "decimation" not in DDX7("2osc", oversample=2).config
+    again = build_model(model.config)
+    assert torch.equal(again.synth.decimation_kernel, model.synth.decimation_kernel)
+    assert torch.equal(model.synth.decimation_kernel, decimation_kernel(2, WIDE).float())
+    tone = constant_tone(FMSynth("2osc", 2.0, oversample=2, decimation=WIDE), ratio=7.4, f0=1000.0)
+    cut = constant_tone(FMSynth("2osc", 2.0, oversample=2), ratio=7.4, f0=1000.0)
+    settled = slice(HOP * 10, None)
+    assert tone[settled].pow(2).mean() == pytest.approx(0.5, rel=0.02)  # 7.4 kHz passes
+    assert cut[settled].pow(2).mean() < 0.5 * 10 ** (-8 / 10)  # the default filter takes > 8 dB off it
+    for bad, words in [({"cutoff": 1.2}, "cutoff"), ({"taps": 96}, "takes cutoff and taps_per_factor"),
+                       ({"taps_per_factor": 4}, "taps_per_factor")]:
+        with pytest.raises(ValueError, match=words):
+            DDX7("2osc", oversample=2, decimation=bad)
+    with pytest.raises(ValueError, match="only applies with model.oversample"):
+        DDX7("2osc", decimation=WIDE)

@@ -224,11 +224,12 @@ def test_a_short_reverb_streams_like_offline():
     assert streamer.reverb.active and max_diff(stream(streamer, f0, ld, 4), offline) <= TOL
 
 
-@pytest.mark.parametrize("factor", [2, 3])
-def test_an_oversampled_model_streams_like_offline_eager_and_compiled(factor):
-    """model.oversample: the fast-rate phases and the decimation filter's history carry across blocks."""
+@pytest.mark.parametrize("factor,decimation", [(2, None), (3, None), (2, {"cutoff": 0.97, "taps_per_factor": 96})])
+def test_an_oversampled_model_streams_like_offline_eager_and_compiled(factor, decimation):
+    """model.oversample: the fast-rate phases and the decimation filter's history (its length set by
+    model.decimation) carry across blocks."""
     torch.manual_seed(0)
-    model = DDX7("violin-6osc", oversample=factor, reverb_seconds=0.25).eval()
+    model = DDX7("violin-6osc", oversample=factor, decimation=decimation, reverb_seconds=0.25).eval()
     with torch.no_grad():
         model.reverb.wet.fill_(0.1)
     f0, ld = controls(frames=200)

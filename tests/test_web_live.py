@@ -211,19 +211,22 @@ def test_js_equals_python_every_patch(page, tmp_path, patch):
         assert np.abs(ref).max() > 0.05 and np.abs(x - ref).max() <= TOL
 
 
-@pytest.mark.parametrize("factor", [2, 3])
-def test_js_equals_python_oversampled(page, tmp_path, factor):
-    """model.oversample: the page renders the FM at factor · fs and decimates with the exported filter, its
-    history carried from frame to frame, as StreamingDDX7 does."""
+@pytest.mark.parametrize("factor,decimation", [(2, None), (3, None), (2, {"cutoff": 0.97, "taps_per_factor": 96})])
+def test_js_equals_python_oversampled(page, tmp_path, factor, decimation):
+    """model.oversample: the page renders the FM at factor · fs and decimates with the exported filter (the one
+    model.decimation sets), its history carried from frame to frame, as StreamingDDX7 does."""
     pg, _, _ = page
     torch.manual_seed(factor)
-    model = DDX7("violin-6osc", 2.0, hidden=16, dropout=0.0, oversample=factor, reverb_seconds=0.25)
+    model = DDX7("violin-6osc", 2.0, hidden=16, dropout=0.0, oversample=factor, decimation=decimation,
+                 reverb_seconds=0.25)
     with torch.no_grad():
         model.reverb.wet.fill_(0.02)
-    name = f"oversampled-{factor}"
+    name = f"oversampled-{factor}-{len(model.synth.decimation_kernel)}"
     path = tmp_path / f"ddx7_weights_{name}.js"
     path.write_text(weights_script(weights_blob(model.eval(), name), name))
-    assert read_weights(path)[0]["config"]["oversample"] == factor
+    header = read_weights(path)[0]
+    assert header["config"]["oversample"] == factor and header["config"].get("decimation") == decimation
+    assert len(header["config"]["decimation_kernel"]) == len(model.synth.decimation_kernel)
     pg.evaluate("([n, b]) => { DDX7_WEIGHTS[n] = b; }", [name, read_b64(path)])
     f0, ld = glide(1.0)
     x, ref = js_render(pg, name, f0, ld), reference(path, f0, ld)

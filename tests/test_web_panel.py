@@ -117,6 +117,13 @@ def test_panel_from_model_exports_what_the_model_renders():
     with torch.no_grad():
         want = over(torch.tensor(f0)[None], torch.tensor(ld)[None])[0].double().numpy()
     assert panel.data["oversample"] == 2 and np.abs(panel.reference(reverb=True) - want).max() < 1e-5
+    wide = DDX7("2osc", "2pi", hidden=16, oversample=2, decimation={"cutoff": 0.97, "taps_per_factor": 96}).eval()
+    wide.load_state_dict(model.state_dict())
+    panel = panel_from_model(wide, f0, ld, reverb_trim_db=None)
+    with torch.no_grad():
+        want = wide(torch.tensor(f0)[None], torch.tensor(ld)[None])[0].double().numpy()
+    assert panel.data["decimation_kernel"]["shape"] == [192] and panel.data["decimation"] == wide.synth.decimation
+    assert np.abs(panel.reference(reverb=True) - want).max() < 1e-5
 
 
 # ----------------------------------------------------------------------------- browser

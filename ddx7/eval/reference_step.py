@@ -20,7 +20,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .. import HOP, SAMPLE_RATE
 from ..models import layers
-from ..synth.oversample import decimation_filter
+from ..synth.oversample import decimation_kernel
 from ..synth.patches import get_patch, parse_imax
 
 
@@ -91,12 +91,13 @@ class NaiveDDX7(nn.Module):
     """The paper's DDX7 without reverb, written plainly; ``decode`` → envelopes, ``synthesize`` → audio."""
 
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
-                 dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, oversample: int = 1, **_ignored):
+                 dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, oversample: int = 1, decimation: dict | None = None,
+                 **_ignored):
         super().__init__()
         self.patch = get_patch(patch)
         self.max_ol = parse_imax(imax) / (2 * math.pi)
         self.decoder = NaiveTCN(self.patch.n_ops, hidden, kernel, dilations, dropout)
-        self.oversample = oversample
+        self.oversample, self.decimation = oversample, decimation
 
     def decode(self, f0_hz, loudness_db):
         return self.max_ol * torch.sigmoid(self.decoder(f0_hz, loudness_db))
@@ -107,7 +108,7 @@ class NaiveDDX7(nn.Module):
         if m == 1:
             return audio
         # the same low-pass filter as ddx7.synth.oversample, as a full-rate convolution, then every m-th sample
-        h = decimation_filter(m).float()
+        h = decimation_kernel(m, self.decimation).float()
         return F.conv1d(F.pad(audio, (len(h) - 1, 0))[:, None], h.flip(0)[None, None])[:, 0, m - 1::m]
 
     def forward(self, f0_hz, loudness_db):

@@ -38,10 +38,12 @@ class DDX7(nn.Module):
     def __init__(self, patch="violin-6osc", imax=2.0, hidden: int = 128, kernel: int = 3,
                  dilations=(1, 2, 4, 8, 16), dropout: float = 0.5, reverb: bool = True,
                  sample_rate: int = SAMPLE_RATE, hop: int = HOP, init: dict | None = None,
-                 reverb_max_energy: float | None = None, reverb_seconds: float | None = None, oversample: int = 1):
+                 reverb_max_energy: float | None = None, reverb_seconds: float | None = None, oversample: int = 1,
+                 decimation: dict | None = None):
         """``reverb_max_energy`` and ``reverb_seconds`` (deviations from the paper, off by default) bound the learned
         reverb's tail energy and cut its impulse response (1 s in the paper) to this length; ``oversample`` renders
-        the FM at that multiple of the sample rate (ddx7.synth.oversample: no partials folded at Nyquist)."""
+        the FM at that multiple of the sample rate (ddx7.synth.oversample: no partials folded at Nyquist) and
+        ``decimation`` sets its low-pass filter."""
         super().__init__()
         patch = get_patch(patch)
         self.config = dict(model="ddx7", patch=patch.name, imax=parse_imax(imax), hidden=hidden, kernel=kernel,
@@ -49,9 +51,11 @@ class DDX7(nn.Module):
                            sample_rate=sample_rate, hop=hop)
         if init is not None:
             self.config["init"] = dict(init)
-        self.synth = FMSynth(patch, imax, sample_rate, hop, oversample)
+        self.synth = FMSynth(patch, imax, sample_rate, hop, oversample, decimation)
         if self.synth.oversample > 1:
             self.config["oversample"] = self.synth.oversample
+        if self.synth.decimation:
+            self.config["decimation"] = dict(self.synth.decimation)
         self.decoder = TCNDecoder(patch.n_ops, hidden, kernel, dilations, dropout)
         if init is not None:
             unknown = set(init) - {"carrier", "modulator", "gain"}

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import HOP, SAMPLE_RATE
-from .oversample import check_oversample, decimate, decimation_filter
+from .oversample import check_decimation, check_oversample, decimate, decimation_kernel
 from .patches import Patch, get_patch, parse_imax
 
 TWO_PI = 2 * math.pi
@@ -293,9 +293,10 @@ class FMSynth(nn.Module):
     """Differentiable FM synth with a fixed patch: decoder outputs z → envelopes → audio."""
 
     def __init__(self, patch: Patch | str = "2osc", imax=2.0, sample_rate: int = SAMPLE_RATE, hop: int = HOP,
-                 oversample: int = 1):
+                 oversample: int = 1, decimation: dict | None = None):
         """``oversample`` M > 1 renders at M · fs and low-passes before keeping every M-th sample, so that
-        sidebands above Nyquist are removed instead of folding (:mod:`ddx7.synth.oversample`; a deviation)."""
+        sidebands above Nyquist are removed instead of folding (:mod:`ddx7.synth.oversample`; a deviation);
+        ``decimation`` sets that low-pass filter (check_decimation; the module's default when None)."""
         super().__init__()
         self.patch = get_patch(patch)
         self.imax = parse_imax(imax)
@@ -303,8 +304,10 @@ class FMSynth(nn.Module):
         self.sample_rate = sample_rate
         self.hop = hop
         self.oversample = check_oversample(oversample)
+        self.decimation = check_decimation(decimation, self.oversample)
         if self.oversample > 1:
-            self.register_buffer("decimation_kernel", decimation_filter(self.oversample).float(), persistent=False)
+            self.register_buffer("decimation_kernel", decimation_kernel(self.oversample, self.decimation).float(),
+                                 persistent=False)
 
     @property
     def n_ops(self) -> int:

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-# Pass band up to 0.9 · fs/2 (7.2 kHz at 16 kHz); folded components fall at ≥ 0.9 · fs/2 too, so what leaks
-# through the transition band lands above 7.2 kHz.
+# The default (issue 16's first oversampled runs): −6 dB at 0.9 · fs/2 (7.2 kHz at 16 kHz), −2.4 dB at 7 kHz and
+# −72 dB at 8 kHz, so nothing folds back, but the top 1 kHz of the input is cut too; a run's ``model.decimation``
+# can move the edge up (cutoff 0.97 with 96 taps per factor: flat to 7.5 kHz, −28 dB at 8 kHz, −75 dB at 8.25 kHz).
 CUTOFF = 0.9
 TAPS_PER_FACTOR = 48  # L = 48 · M taps: ~70 dB stop band at beta 7
 
@@ -59,6 +60,32 @@ def group_delay_s(factor: int, sample_rate: int, taps: int | None = None) -> flo
     """The filter's delay in seconds ((L − 1) / 2 samples at ``factor`` · fs)."""
     taps = taps or TAPS_PER_FACTOR * factor
     return (taps - 1) / 2 / (factor * sample_rate)
+
+
+def check_decimation(spec, factor: int) -> dict:
+    """A run's ``model.decimation`` ({} for the defaults): ``cutoff`` (the pass band's edge as a fraction of fs/2,
+    in (0.5, 1]) and ``taps_per_factor`` (L / M, an integer from 8 to 256). Refused with the way out when it is
+    malformed, or set without oversampling."""
+    if not spec:
+        return {}
+    if factor < 2:
+        raise ValueError("model.decimation only applies with model.oversample >= 2: set both, or remove it")
+    unknown = set(spec) - {"cutoff", "taps_per_factor"}
+    if unknown:
+        raise ValueError(f"model.decimation takes cutoff and taps_per_factor, got {sorted(unknown)}")
+    cutoff, taps = spec.get("cutoff", CUTOFF), spec.get("taps_per_factor", TAPS_PER_FACTOR)
+    if not (isinstance(cutoff, (int, float)) and 0.5 < cutoff <= 1.0):
+        raise ValueError(f"model.decimation.cutoff must be in (0.5, 1] (a fraction of fs/2), got {cutoff!r}")
+    if not (isinstance(taps, int) and not isinstance(taps, bool) and 8 <= taps <= 256):
+        raise ValueError(f"model.decimation.taps_per_factor must be an integer from 8 to 256, got {taps!r}")
+    return dict(spec)
+
+
+def decimation_kernel(factor: int, spec: dict | None = None) -> Tensor:
+    """The filter a model with ``model.oversample`` = factor and ``model.decimation`` = spec decimates with."""
+    spec = spec or {}
+    return decimation_filter(factor, taps=spec.get("taps_per_factor", TAPS_PER_FACTOR) * factor,
+                             cutoff=spec.get("cutoff", CUTOFF))
 
 
 def check_oversample(factor) -> int:

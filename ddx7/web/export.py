@@ -69,10 +69,12 @@ def _tensors(model) -> dict[str, torch.Tensor]:
 
 
 def _oversampling(synth) -> dict:
-    """The header's oversampling fields: the factor and, above 1, the decimation filter's taps (float32)."""
+    """The header's oversampling fields: the factor and, above 1, the decimation filter's taps (float32) and the
+    ``model.decimation`` that made them (model_from_weights rebuilds the same filter from it)."""
     if synth.oversample == 1:
         return {}
-    return {"oversample": synth.oversample, "decimation_kernel": [float(v) for v in synth.decimation_kernel]}
+    return {"oversample": synth.oversample, "decimation_kernel": [float(v) for v in synth.decimation_kernel],
+            **({"decimation": dict(synth.decimation)} if synth.decimation else {})}
 
 
 def weights_blob(model, run: str = "", extra: dict | None = None) -> bytes:
@@ -203,7 +205,8 @@ def model_from_weights(header: dict, tensors: dict[str, torch.Tensor]):
     patch = Patch(p["name"], modulators={k: v for k, v in enumerate(p["modulators"]) if v},
                   carriers=p["carriers"], ratios=p["ratios"])
     model = DDX7(patch, c["imax"], hidden=c["hidden"], kernel=c["kernel"], dilations=c["dilations"], dropout=0.0,
-                 reverb=False, sample_rate=c["sample_rate"], hop=c["hop"], oversample=c.get("oversample", 1))
+                 reverb=False, sample_rate=c["sample_rate"], hop=c["hop"], oversample=c.get("oversample", 1),
+                 decimation=c.get("decimation"))
     with torch.no_grad():
         for i, block in enumerate(model.decoder.blocks):
             for name, causal in (("conv1", block.conv1), ("conv2", block.conv2)):

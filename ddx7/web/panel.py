@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import HOP, SAMPLE_RATE
 from ..synth.interventions import paper_intervention
-from ..synth.oversample import check_oversample, decimation_filter
+from ..synth.oversample import check_decimation, check_oversample, decimation_kernel
 from ..synth.patches import Patch, get_patch, parse_imax
 
 __all__ = ["InterventionPanel", "intervention_panel", "panel_from_model", "paper_presets", "panel_assets"]
@@ -179,7 +179,8 @@ class InterventionPanel:
         from ..synth.fm import FMSynth
 
         c, d = self.controls(), self.data
-        synth = FMSynth(_patch_from(d["patch"]), d["imax"], d["sample_rate"], d["hop"], d.get("oversample", 1))
+        synth = FMSynth(_patch_from(d["patch"]), d["imax"], d["sample_rate"], d["hop"], d.get("oversample", 1),
+                        d.get("decimation"))
         f0 = torch.tensor(c["f0_hz"], dtype=torch.float32)[None]  # float32 as embedded (and as the model has it)
         env = torch.tensor(c["envelopes"], dtype=torch.float64)[None]
         ratios = d["initial"]["ratios"] if ratios is None else ratios
@@ -213,7 +214,8 @@ def intervention_panel(f0_hz, envelopes, patch: Patch | str, imax, title: str | 
                        env_gain=None, reverb_ir=None, original_audio=None, element_id: str | None = None, *,
                        subtitle: str | None = None, presets="paper", precision: str = "float32",
                        reverb_on: bool = True, reverb_trim_db: float | None = 60.0, sample_rate: int = SAMPLE_RATE,
-                       hop: int = HOP, max_seconds: float = 30.0, oversample: int = 1) -> InterventionPanel:
+                       hop: int = HOP, max_seconds: float = 30.0, oversample: int = 1,
+                       decimation: dict | None = None) -> InterventionPanel:
     """A kernel-free intervention panel for one excerpt.
 
     f0_hz: frame-rate pitch [T] or [1, T] (Hz); envelopes: operator amplitudes a_k [T, K] or [1, T, K]
@@ -226,7 +228,7 @@ def intervention_panel(f0_hz, envelopes, patch: Patch | str, imax, title: str | 
     {label, help, ratios, env_gain}. precision: "float32" (exact) or "16bit" (about half the bytes).
     element_id: the HTML id (default: unique and deterministic per kernel session). oversample: the model's
     ``model.oversample`` (the browser then renders at that multiple of the rate and decimates with the
-    filter of ddx7.synth.oversample, sent with the data).
+    filter of ddx7.synth.oversample, sent with the data); decimation: its ``model.decimation``.
     """
     patch = get_patch(patch)
     imax = parse_imax(imax)
@@ -276,9 +278,12 @@ def intervention_panel(f0_hz, envelopes, patch: Patch | str, imax, title: str | 
         "presets": presets,
     }
     oversample = check_oversample(oversample)
+    decimation = check_decimation(decimation, oversample)
     if oversample > 1:
         data["oversample"] = oversample
-        data["decimation_kernel"] = _encode(decimation_filter(oversample).numpy(), "f32")
+        data["decimation_kernel"] = _encode(decimation_kernel(oversample, decimation).numpy(), "f32")
+    if decimation:
+        data["decimation"] = decimation
     if reverb_ir is not None:
         ir = _trim_ir(_numpy(reverb_ir, "reverb_ir").reshape(-1), reverb_trim_db)
         data["reverb_ir"] = _encode(ir, "f32" if precision == "float32" else "i16")
@@ -330,4 +335,4 @@ def panel_from_model(model, f0_hz, loudness_db, title: str | None = None, reverb
         model.train(was_training)
     return intervention_panel(controls["f0_hz"], controls["envelopes"], model.patch, model.synth.imax, title=title,
                               reverb_ir=ir, original_audio=original_audio, oversample=model.synth.oversample,
-                              **kwargs)
+                              decimation=model.synth.decimation, **kwargs)
