@@ -10,8 +10,10 @@ book's recipe tables keep the old numbers.
     promote_experiment("violin-6osc-imax2--quiet-oversample2", "full", archive="recipe3")
 
 Nothing is overwritten: an archive that exists already, or a run replaced without an archive, is refused before
-anything moves. The copied results are what ``ddx7 eval`` writes, with the run's name in place of the
-experiment's (metrics.json's ``run``, ``config.name``, ``checkpoint``; the shipped model's ``run_config``).
+anything moves. Training checkpoints are copied where the machine has them (the results alone are enough to
+publish: ``resynth``, the book and the pages read the shipped model.pt and clips). The copied results are what
+``ddx7 eval`` writes, with the run's name in place of the experiment's (metrics.json's ``run``, ``config.name``,
+``checkpoint``; the shipped model's ``run_config``).
 """
 
 from __future__ import annotations
@@ -70,11 +72,17 @@ def promote_experiment(experiment: str, profile: str, archive: str | None = None
                            f"the {profile} profile's recipe first, or train {run} itself")
     results, ckpts = Path(results_root), Path(checkpoint_root or CHECKPOINT_ROOT)
     exp_results, exp_ckpt = results / "experiments" / profile / experiment, run_dir(experiment, profile, ckpts)
-    for path in (exp_results / "metrics.json", exp_ckpt / "best.pt"):
+    for path in (exp_results / "metrics.json", exp_results / "model.pt"):  # the shipped model: all a reader needs
         if not path.exists():
             raise PromoteError(f"{experiment} has no {path}: train and evaluate it first "
                                f"(`ddx7 train {experiment} --profile {profile}`, `ddx7 eval {experiment} --profile "
                                f"{profile} --results {results / 'experiments'}`)")
+    clips = json.loads((exp_results / "metrics.json").read_text()).get("clips", [])
+    missing = [f for c in clips for k, f in c.items() if k != "excerpt" and not (exp_results / f).exists()]
+    if missing:
+        raise PromoteError(f"{experiment}'s clips are missing ({missing[0]} and {len(missing) - 1} more): evaluate "
+                           f"it again (`ddx7 eval {experiment} --profile {profile} --results "
+                           f"{results / 'experiments'}`)")
     run_results, run_ckpt = results / profile / run, run_dir(run, profile, ckpts)
     moved = {}
     if archive:
@@ -103,8 +111,9 @@ def promote_experiment(experiment: str, profile: str, archive: str | None = None
     elif run_ckpt.exists() or (run_results / "metrics.json").exists():
         raise PromoteError(f"{run} is trained already ({run_ckpt} or {run_results}): pass an archive name to keep "
                            "it as an experiment, or remove it")
-    shutil.copytree(exp_ckpt, run_ckpt, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
-    moved["checkpoints"] = str(run_ckpt)
+    if exp_ckpt.exists():  # the training checkpoints stay on the machine that trained them: copied where they are
+        shutil.copytree(exp_ckpt, run_ckpt, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
+        moved["checkpoints"] = str(run_ckpt)
     run_results.parent.mkdir(parents=True, exist_ok=True)
     _copy_results(exp_results, run_results, run, experiment)
     moved["results"] = str(run_results)

@@ -91,3 +91,20 @@ def test_promote_cli_names_the_settings_that_differ(roots, capsys):
     assert err.startswith("ddx7 promote: error:") and "reverb_seconds" in err and len(err.splitlines()) == 1
     assert main(["promote", "violin-6osc-imax2", "--results", str(results)]) == 2
     assert "not an experiment name" in capsys.readouterr().err
+
+
+def test_promote_from_committed_results_alone(roots):
+    """On a machine without the experiment's training checkpoints (a fresh clone), its shipped results suffice."""
+    import shutil
+
+    results, ckpts = roots
+    shutil.rmtree(ckpts / "full" / EXP)
+    moved = promote_experiment(EXP, "full", archive=ARCHIVE, results_root=results, checkpoint_root=ckpts)
+    assert "checkpoints" not in moved and not (ckpts / "full" / RUN).exists()
+    assert json.loads((results / "full" / RUN / "metrics.json").read_text())["run"] == RUN
+    (results / "experiments" / "full" / EXP / "audio" / "000_resynth.wav").unlink()
+    with pytest.raises(PromoteError, match="clips are missing"):
+        promote_experiment(EXP, "full", archive="other", results_root=results, checkpoint_root=ckpts)
+    (results / "experiments" / "full" / EXP / "model.pt").unlink()
+    with pytest.raises(PromoteError, match="train and evaluate it first"):
+        promote_experiment(EXP, "full", archive="other", results_root=results, checkpoint_root=ckpts)
