@@ -383,3 +383,30 @@ def test_causal_f0_holds_the_note_when_digital_silence_follows_it():
     after = slice(sr // 64, None)  # every frame whose window reaches past the note's end
     assert np.abs(1200 * np.log2(f0[after] / 440.0)).max() < 20, f0[after].max()
     assert loudness[-1] == -80.0
+
+
+def test_table5_times_the_models_as_the_profile_trains_them(monkeypatch):
+    """Table 5 (both procedures) builds its violin pair from the runs' configs, so a recipe that renders the FM
+    oversampled, or cuts HpN's reverb, is what is timed; its provenance names those settings."""
+    import ddx7.eval.bench as bench
+    from ddx7.runs import run_config
+
+    for profile in ("smoke", "full"):
+        models = bench.table5_models(profile)
+        want = run_config("violin-6osc-imax2", profile)["model"]
+        assert models["ddx7"].synth.oversample == want.get("oversample", 1)
+        assert models["ddx7"].synth.decimation == want.get("decimation", {})
+        assert not models["ddx7"].training and not models["hpn"].training
+    # a recipe that oversamples: the benchmark's DDX7 renders at 2 × fs with that filter
+    real = bench.run_config
+
+    def oversampled(run, profile):
+        cfg = real(run, profile)
+        if run == "violin-6osc-imax2":
+            cfg["model"].update(oversample=2, decimation={"cutoff": 0.97, "taps_per_factor": 96})
+        return cfg
+
+    monkeypatch.setattr(bench, "run_config", oversampled)
+    ddx7 = bench.table5_models("full")["ddx7"]
+    assert ddx7.synth.oversample == 2 and ddx7.synth.decimation_kernel.shape[0] == 192
+    assert "'oversample': 2" in bench.describe_models("full")["ddx7"]

@@ -28,8 +28,8 @@ import torch
 from .. import FRAME_RATE, HOP, SAMPLE_RATE
 from .. import provenance as prov
 from ..atomic import write_csv, write_json
-from ..models import DDX7, HpN
 from ..stream import StreamingDDX7, StreamingHpN, compile_streaming
+from .bench import describe_models, table5_models
 
 LATENCIES_MS = (4, 8, 16, 32, 64, 128, 256)
 VARIANTS = ("ddx7-eager", "ddx7-torchscript", "hpn-eager")
@@ -37,9 +37,10 @@ PROFILE_SECONDS = {"smoke": 2.0, "quick": 60.0, "full": 60.0}
 WARMUP_S = 1.0
 
 
-def benchmark_models(seed: int = 0, wet: float = 0.1):
-    torch.manual_seed(seed)
-    ddx7, hpn = DDX7("violin-6osc", 2.0).eval(), HpN().eval()
+def benchmark_models(profile: str, seed: int = 0, wet: float = 0.1):
+    """Table 5's pair as ``profile`` trains it (ddx7.eval.bench.table5_models), the reverbs' wet gain at ``wet``."""
+    models = table5_models(profile, seed)
+    ddx7, hpn = models["ddx7"], models["hpn"]
     with torch.no_grad():
         ddx7.reverb.wet.fill_(wet)
         hpn.reverb.wet.fill_(wet)
@@ -92,14 +93,14 @@ def time_stream(streamer, f0: torch.Tensor, ld: torch.Tensor, frames_per_block: 
 
 
 def streaming_rtf(variants=VARIANTS, latencies=LATENCIES_MS, seconds: float = 60.0, threads: int = 1,
-                  progress: bool = True, seed: int = 0) -> list[dict]:
+                  progress: bool = True, seed: int = 0, profile: str = "full") -> list[dict]:
     """Rows of per-block RTF statistics for every variant at every latency, measured in one run."""
     from tqdm.auto import tqdm
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        ddx7, hpn = benchmark_models(seed)
+        ddx7, hpn = benchmark_models(profile, seed)
         streamers = make_streamers(ddx7, hpn, variants)
         cpu_name = prov.cpu_model()
         rows = []
@@ -170,7 +171,7 @@ def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int =
 
     seconds = float(seconds if seconds is not None else PROFILE_SECONDS.get(profile, 60.0))
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / profile
-    rows = streaming_rtf(variants, tuple(latencies or LATENCIES_MS), seconds, threads, progress)
+    rows = streaming_rtf(variants, tuple(latencies or LATENCIES_MS), seconds, threads, progress, profile=profile)
     table = pd.DataFrame(rows)
     write_csv(out_dir / "rtf_streaming.csv", table)
     ratios = ratio_table(table)
@@ -178,7 +179,7 @@ def run_streaming_benchmark(profile: str = "quick", out_dir=None, threads: int =
         "procedure": "streaming: one block of the latency's length per process() call, state kept between blocks; "
                      "rt = per-block compute time / block duration (wall clock; thread CPU time beside it)",
         "stream_seconds": seconds, "warmup_seconds": WARMUP_S, "variants": list(variants),
-        "models": {"ddx7": "violin-6osc, Imax 2, reverb wet 0.1", "hpn": "HpN, reverb wet 0.1"},
+        "models": {k: f"{v}, reverb wet 0.1" for k, v in describe_models(profile).items()},
         "gc": "paused during each timed stream", "ratios": ratios.to_dict(orient="records"),
         **prov.provenance(threads)})
     if verbose:
