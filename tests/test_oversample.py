@@ -119,7 +119,8 @@ def test_model_decimation_round_trips_through_the_config_and_is_checked():
     settled = slice(HOP * 10, None)
     assert tone[settled].pow(2).mean() == pytest.approx(0.5, rel=0.02)  # 7.4 kHz passes
     assert cut[settled].pow(2).mean() < 0.5 * 10 ** (-8 / 10)  # the default filter takes > 8 dB off it
-    for bad, words in [({"cutoff": 1.2}, "cutoff"), ({"taps": 96}, "takes cutoff and taps_per_factor"),
+    for bad, words in [({"cutoff": 1.2}, "cutoff"), ({"cutoff": True}, "cutoff"),
+                       ({"taps": 96}, "takes cutoff and taps_per_factor"),
                        ({"taps_per_factor": 4}, "taps_per_factor")]:
         with pytest.raises(ValueError, match=words):
             DDX7("2osc", oversample=2, decimation=bad)

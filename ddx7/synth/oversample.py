@@ -74,7 +74,7 @@ def check_decimation(spec, factor: int) -> dict:
     if unknown:
         raise ValueError(f"model.decimation takes cutoff and taps_per_factor, got {sorted(unknown)}")
     cutoff, taps = spec.get("cutoff", CUTOFF), spec.get("taps_per_factor", TAPS_PER_FACTOR)
-    if not (isinstance(cutoff, (int, float)) and 0.5 < cutoff <= 1.0):
+    if isinstance(cutoff, bool) or not (isinstance(cutoff, (int, float)) and 0.5 < cutoff <= 1.0):
         raise ValueError(f"model.decimation.cutoff must be in (0.5, 1] (a fraction of fs/2), got {cutoff!r}")
     if not (isinstance(taps, int) and not isinstance(taps, bool) and 8 <= taps <= 256):
         raise ValueError(f"model.decimation.taps_per_factor must be an integer from 8 to 256, got {taps!r}")
