@@ -153,3 +153,29 @@ def test_variant_finding_counts_what_the_variant_changed():
             "test MSS lower on 2 of 3") in text
     assert "Pitched now: b (unpitched in the grid)" in text and "No longer pitched: c." in text
     assert "yet" in findings.variant_finding(pd.DataFrame(), "oversampling")
+
+
+def test_variant_table_pairs_each_run_with_the_grid_or_an_archived_recipe(monkeypatch):
+    """variant_table: each run's variant beside the grid (results/<profile>), or with ``baseline`` beside the
+    experiment ``<run>--<baseline>`` (the grid as it was before a recipe was promoted); runs without both are
+    left out."""
+    import ddx7.report.loaders as loaders
+
+    def exp(name, fad, mss):
+        run, _, variant = name.partition("--")
+        return {"name": name, "run": run, "variant": variant, "MSS": mss, "FAD aisfx": fad, "f0 error (cents)": 3.0,
+                "loudness error (dB)": 1.0, "rests above input (dB)": 2.0, "haze above input (dB)": 0.5}
+
+    table = pd.DataFrame([exp("a--new", 50.0, 6.0), exp("a--old", 100.0, 7.0), exp("b--new", 60.0, 6.5),
+                          exp("c--old", 10.0, 5.0)])
+    grid = pd.DataFrame([{"run": "a", "mss": 8.0, "fad_aisfx": 80.0, "f0_median_abs_cents": 4.0,
+                          "loudness_mean_abs_db": 2.0, "rests_above_input_db": 1.0, "harmonic_haze_db": None,
+                          "harmonic_haze_input_db": None}])
+    monkeypatch.setattr(loaders, "experiment_table", lambda: table)
+    monkeypatch.setattr(loaders, "load_metrics", lambda profile: grid)
+    vs_grid = loaders.variant_table("new")
+    assert list(vs_grid["run"]) == ["a"] and vs_grid.loc[0, "FAD variant / grid"] == 50 / 80
+    assert vs_grid.loc[0, "MSS grid"] == 8.0 and pd.isna(vs_grid.loc[0, "haze above input grid (dB)"])
+    vs_old = loaders.variant_table("new", baseline="old")
+    assert list(vs_old["run"]) == ["a"] and vs_old.loc[0, "FAD variant / grid"] == 0.5
+    assert vs_old.loc[0, "MSS grid"] == 7.0 and vs_old.loc[0, "haze above input grid (dB)"] == 0.5
