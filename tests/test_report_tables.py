@@ -27,6 +27,11 @@ def test_show_joins_pivot_columns_so_adjacent_numbers_stay_apart():
     assert ">140.5</td>" in html and ">93.6</td>" in html and ">imax</th>" in html
 
 
+def test_show_writes_large_numbers_without_an_exponent():
+    html = report.show(pd.DataFrame({"cents": [1754.2, 12.74, 347.17]}), digits=3).to_html()
+    assert ">1,754</td>" in html and ">12.7</td>" in html and ">347</td>" in html and "e+" not in html
+
+
 def test_show_writes_missing_values_as_a_dash():
     assert ">—</td>" in report.show(pd.DataFrame({"x": [1.5, float("nan")]})).to_html()
 

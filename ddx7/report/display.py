@@ -10,8 +10,8 @@ import pandas as pd
 def _number(v, digits: int) -> str:
     if isinstance(v, bool) or not isinstance(v, float):
         return str(v)
-    if math.isfinite(v) and v == round(v) and abs(v) >= 10 ** (digits - 1):
-        return f"{v:,.0f}"
+    if math.isfinite(v) and (v == round(v) and abs(v) >= 10 ** (digits - 1) or abs(v) >= 10 ** digits):
+        return f"{v:,.0f}"  # more integer digits than significant ones: no exponent (1,754, not 1.75e+03)
     return f"{v:.{digits}g}"
 
 
