@@ -227,13 +227,21 @@ def experiment_table() -> pd.DataFrame:
         rows.append({"name": r.run, "run": run, "variant": "baseline" if variant in ("", "recipe1") else variant,
                      "change": _experiment_change(r.run),
                      "steps": r.steps, "best step": r.best_step, "wall (s)": round(r.train_wall_s),
-                     "best valid MSS": r.best_valid_mss,
-                     "MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents,
-                     "pitched": r.f0_median_abs_cents < 20, "loudness error (dB)": r.loudness_mean_abs_db,
-                     "FAD aisfx": r.fad_aisfx, "rests above input (dB)": r.rests_above_input_db,
-                     "haze above input (dB)": getattr(r, "harmonic_haze_db", math.nan)
-                     - getattr(r, "harmonic_haze_input_db", math.nan)})
+                     "best valid MSS": r.best_valid_mss, **_test_columns(r)})
     return pd.DataFrame(rows).sort_values(["run", "variant"], key=lambda s: s.replace("baseline", ""))
+
+
+def _test_columns(r) -> dict:
+    """A run's test metrics as the recipe tables name them, from a row of metrics.csv or load_metrics (a metric
+    evaluated before it existed is missing, None or NaN: NaN here)."""
+    def number(name: str) -> float:
+        v = getattr(r, name, None)
+        return math.nan if v is None else float(v)
+
+    return {"MSS": r.mss, "f0 error (cents)": r.f0_median_abs_cents, "pitched": r.f0_median_abs_cents < 20,
+            "loudness error (dB)": r.loudness_mean_abs_db, "FAD aisfx": r.fad_aisfx,
+            "rests above input (dB)": r.rests_above_input_db,
+            "haze above input (dB)": number("harmonic_haze_db") - number("harmonic_haze_input_db")}
 
 
 def variant_table(variant: str, profile: str = "full", baseline: str | None = None) -> pd.DataFrame:
@@ -245,13 +253,7 @@ def variant_table(variant: str, profile: str = "full", baseline: str | None = No
     if exp.empty:
         return pd.DataFrame()
     if baseline is None:
-        grid = load_metrics(profile)
-        haze = grid.get("harmonic_haze_db", pd.Series(math.nan, grid.index)).astype(float) \
-            - grid.get("harmonic_haze_input_db", pd.Series(math.nan, grid.index)).astype(float)
-        base = pd.DataFrame({"run": grid["run"], "MSS": grid["mss"], "FAD aisfx": grid["fad_aisfx"],
-                             "f0 error (cents)": grid["f0_median_abs_cents"],
-                             "loudness error (dB)": grid["loudness_mean_abs_db"],
-                             "rests above input (dB)": grid["rests_above_input_db"], "haze above input (dB)": haze})
+        base = pd.DataFrame([{"run": g.run, **_test_columns(g)} for g in load_metrics(profile).itertuples()])
     else:
         base = exp[exp["variant"] == baseline]
     base, exp = base.set_index("run"), exp[exp["variant"] == variant].set_index("run")
