@@ -42,13 +42,12 @@ def _renamed_metrics(metrics: dict, name: str, old: str) -> dict:
     return out
 
 
-def _copy_results(src: Path, dst: Path, name: str, old: str) -> None:
-    """``src`` (an evaluated run's results folder) copied to ``dst`` under the run name ``name``, through a
-    temporary folder renamed into place."""
+def _copy_results(src: Path, dst: Path, metrics: dict, name: str, old: str) -> None:
+    """``src`` (an evaluated run's results folder, ``metrics`` its metrics.json) copied to ``dst`` under the run
+    name ``name``, through a temporary folder renamed into place."""
     tmp = dst.with_name(f".{dst.name}.promote-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)
-    metrics = json.loads((src / "metrics.json").read_text())
     write_json(tmp / "metrics.json", _renamed_metrics(metrics, name, old))
     if (tmp / "model.pt").exists():
         shipped = torch.load(tmp / "model.pt", map_location="cpu", weights_only=True)
@@ -77,8 +76,9 @@ def promote_experiment(experiment: str, profile: str, archive: str | None = None
             raise PromoteError(f"{experiment} has no {path}: train and evaluate it first "
                                f"(`ddx7 train {experiment} --profile {profile}`, `ddx7 eval {experiment} --profile "
                                f"{profile} --results {results / 'experiments'}`)")
-    clips = json.loads((exp_results / "metrics.json").read_text()).get("clips", [])
-    missing = [f for c in clips for k, f in c.items() if k != "excerpt" and not (exp_results / f).exists()]
+    metrics = json.loads((exp_results / "metrics.json").read_text())
+    missing = [f for c in metrics.get("clips", []) for k, f in c.items()
+               if k != "excerpt" and not (exp_results / f).exists()]
     if missing:
         raise PromoteError(f"{experiment}'s clips are missing ({missing[0]} and {len(missing) - 1} more): evaluate "
                            f"it again (`ddx7 eval {experiment} --profile {profile} --results "
@@ -115,7 +115,7 @@ def promote_experiment(experiment: str, profile: str, archive: str | None = None
         shutil.copytree(exp_ckpt, run_ckpt, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
         moved["checkpoints"] = str(run_ckpt)
     run_results.parent.mkdir(parents=True, exist_ok=True)
-    _copy_results(exp_results, run_results, run, experiment)
+    _copy_results(exp_results, run_results, metrics, run, experiment)
     moved["results"] = str(run_results)
     write_metrics_csv(profile, results)
     write_metrics_csv(profile, results / "experiments")
