@@ -36,6 +36,12 @@ from ddx7.web.export import MAX_BYTES, export_weights, model_from_weights, read_
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_JS = ROOT / "ddx7" / "web" / "ddx7_model.js"
 TOL = 1e-4
+
+
+def close_enough(err: float, ref: np.ndarray) -> bool:
+    """JS and Python both compute in float32 where it matters, so their difference grows with the signal: TOL per unit
+    of peak amplitude (an intervened recipe-4 trumpet peaks at ~18 through its learned reverb's +38 dB at 7.4 kHz)."""
+    return err <= TOL * max(1.0, float(np.abs(ref).max()))
 INSTRUMENTS = ["violin", "flute", "trumpet"]
 
 
@@ -175,7 +181,7 @@ def test_js_equals_python(page, exported, inst):
         err = float(np.abs(x - ref).max())
         print(f"{inst} ({run}) {label}: max abs JS − Python {err:.2e} (peak {np.abs(ref).max():.2f})")
         assert x.shape == ref.shape and np.abs(ref).max() > 0.05
-        assert err <= TOL, label
+        assert close_enough(err, ref), label
         if trained is None:
             trained = ref
         else:  # the intervention does something
