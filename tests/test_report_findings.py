@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ddx7.eval.rtf import paper_table
 from ddx7.paper import paper, paper_rtf, table1_pairs, table2_runs, table_runs
@@ -168,6 +169,41 @@ def test_dropout_finding():
     assert findings.dropout_finding(gap_table({"a": 0.9})).startswith("Every DDX7 run renders")
     assert findings.dropout_finding(gap_table({"a": 0.7})).startswith("Every DDX7 run renders")  # the bound is not odd
     assert findings.dropout_finding(pd.DataFrame()) == ""
+
+
+def reverb_rows(energies: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"run": r, "FAD aisfx": 100.0 * e, "MSS": 7.0, "tail energy (× direct)": e,
+                          "peak gain (dB)": 30.0, "peak at (Hz)": 7400.0, "median gain (dB)": 10.0}
+                         for r, e in energies.items()])
+
+
+def test_reverb_finding_names_the_runs_whose_reverb_outweighs_the_direct_sound():
+    text = findings.reverb_finding(reverb_rows({"a": 200.0, "b": 2.0, "c": 0.5}))
+    assert "**a** (200×, +30 dB at 7.4 kHz, FAD 2e+04)" in text and "**b**" not in text and "**c**" not in text
+    assert "The other 2 stay at 0.5–2×, with a median FAD of 125 against 2e+04." in text
+    assert findings.reverb_finding(reverb_rows({"a": 10.0})).startswith("Every DDX7 run's")  # the bound is not loud
+    assert findings.reverb_finding(pd.DataFrame()).startswith("No DDX7 run")
+
+
+def test_reverb_response_of_a_dry_reverb_and_of_a_one_tap_echo():
+    """h = δ is 0 dB everywhere; h = δ + a·δ[n−1] has |H(ω)|² = 1 + a² + 2a·cos ω: the peak 1 + a at 0 Hz and
+    the median (ω = π/2, half of the uniform grid lies below) √(1 + a²)."""
+    from ddx7.models.reverb import Reverb
+    from ddx7.report import reverb_response
+
+    reverb = Reverb(length=256, sample_rate=16000)
+    dry = reverb_response(reverb, 16000, n_fft=1024)
+    assert dry["tail energy (× direct)"] == 0 and abs(dry["peak gain (dB)"]) < 1e-9
+    assert abs(dry["median gain (dB)"]) < 1e-9
+    a = 0.5
+    with torch.no_grad():
+        reverb.wet.fill_(1.0)
+        reverb.noise.zero_()
+        reverb.noise[1] = a * math.exp(float(reverb.decay) * float(reverb.t[1]))
+    echo = reverb_response(reverb, 16000, n_fft=1024)
+    assert echo["tail energy (× direct)"] == pytest.approx(a ** 2, rel=1e-5)
+    assert echo["peak gain (dB)"] == pytest.approx(20 * math.log10(1 + a), rel=1e-5) and echo["peak at (Hz)"] == 0
+    assert echo["median gain (dB)"] == pytest.approx(10 * math.log10(1 + a * a), abs=0.02)
 
 
 # ------------------------------------------------------------------------------------ the paper's tables

@@ -30,6 +30,15 @@ def add_parser(sub):
     p.add_argument("--soundfont", default=None, help="default: Debian's TimGM6mb (apt install timgm6mb-soundfont)")
     p.add_argument("--seconds", type=float, default=8.0, help="length of each phrase")
     p.set_defaults(func=cmd_eval_unseen)
+    p = sub.add_parser("eval-oracle", help="Table 1 DDX7 models with free envelopes (how far a better decoder "
+                                           "could go) → results/<profile>/oracle/")
+    p.add_argument("--profile", default="full")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--results", default="results")
+    p.add_argument("--excerpts", type=int, default=8, help="test excerpts per instrument, evenly spaced")
+    p.add_argument("--steps", type=int, default=400, help="Adam steps of the envelope fit")
+    p.add_argument("--pool", type=int, default=5, help="frames per free control point (5 = 20 ms)")
+    p.set_defaults(func=cmd_eval_oracle)
 
 
 def cmd_eval(args):
@@ -70,3 +79,12 @@ def cmd_eval_unseen(args):
         print(f"{r['instrument']}: {r['phrases']} phrases, mean MSS DDX7 {r['MSS DDX7']:.2f} / HpN {r['MSS HpN']:.2f} "
               f"= {r['MSS ratio']:.2f}x")
     print(f"wrote {Path(args.results) / args.profile / 'unseen'}")
+
+
+def cmd_eval_oracle(args):
+    from ..eval.oracle import evaluate_oracle
+    from ..paper import table1_pairs
+
+    evaluate_oracle(table1_pairs(args.profile), args.profile, args.data_root, args.results, args.excerpts,
+                    args.steps, args.pool)
+    print(f"wrote {Path(args.results) / args.profile / 'oracle'}")

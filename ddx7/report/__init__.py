@@ -18,6 +18,8 @@ from .analyses import (
     excerpt_controls,
     init_flatness,
     rest_level_table,
+    reverb_response,
+    reverb_table,
 )
 from .display import show
 from .figures import (
@@ -40,6 +42,7 @@ from .findings import (
     imax_finding,
     paper_note,
     rest_finding,
+    reverb_finding,
     rtf_note,
     same_reverb_finding,
     table1_finding,
@@ -74,12 +77,12 @@ __all__ = [
     "table1_pairs", "table2_runs", "table_runs",
     "ensure_results", "ensure_rtf", "ensure_streaming_rtf", "find_root", "results_dir",
     "collapsed_flatness", "dropout_gap_runs", "dropout_gap_table",
-    "excerpt_controls", "init_flatness", "rest_level_table",
+    "excerpt_controls", "init_flatness", "rest_level_table", "reverb_response", "reverb_table",
     "plot_curves", "plot_fad_heatmap", "plot_grid_spectrograms", "plot_intervention_spectrograms", "plot_metric_bars",
     "plot_rtf", "plot_test_curves", "show",
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "dropout_finding",
     "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rest_finding", "rtf_note",
-    "same_reverb_finding",
+    "reverb_finding", "same_reverb_finding",
     "table1_finding", "variant_finding",
     "best_valid_mss", "budget_table", "convergence_table", "embedding_names", "experiment_table", "experiments_dir",
     "equal_budget_table", "fad_table", "snapshot_table",

@@ -81,6 +81,34 @@ def dropout_gap_runs(profile: str) -> list[str]:
     return list(load_metrics(profile).query("model == 'ddx7'")["run"])
 
 
+def reverb_response(reverb, sample_rate: int, n_fft: int = 1 << 16) -> dict:
+    """The learned reverb h = δ + tail as a filter: its tail's energy Σ tail² (× the direct path's, which is 1),
+    and its magnitude response |H(f)| in dB: the peak, where it is, and the median over 0 … Nyquist. A dry
+    reverb is 0 dB everywhere; a tail much louder than the direct sound with a peak of tens of dB is an
+    equaliser (or a resonator) rather than a room."""
+    with torch.no_grad():
+        h = reverb.impulse_response().double()
+    gain_db = 20 * torch.log10(torch.fft.rfft(h, n_fft).abs().clamp_min(1e-12))
+    peak = int(gain_db.argmax())
+    return {"tail energy (× direct)": float(h[1:].square().sum()), "peak gain (dB)": float(gain_db[peak]),
+            "peak at (Hz)": peak * sample_rate / n_fft, "median gain (dB)": float(gain_db.median())}
+
+
+def reverb_table(profile: str, runs) -> pd.DataFrame:
+    """reverb_response of every DDX7 run's shipped model beside its test FAD (aisfx) and MSS, from results/ alone."""
+    rows = []
+    for run in runs:
+        m = load_metrics_json(profile, run)
+        if m["model"] != "ddx7":
+            continue
+        model, _ = _shipped_model(profile, run)
+        if model.reverb is None:
+            continue
+        fad = m.get("fad", {}).get("aisfx", {}).get("fad")
+        rows.append({"run": run, "FAD aisfx": fad, "MSS": m["mss"], **reverb_response(model.reverb, model.sample_rate)})
+    return pd.DataFrame(rows)
+
+
 def excerpt_controls(profile: str, run: str, index: int = 0):
     """(model, f0 [frames], loudness [frames], original audio [samples]) of a run's chosen test clip, from
     results/ alone (f0 and loudness extracted from the clip as resynthesis does)."""

@@ -160,6 +160,24 @@ def collapsed_finding(table: pd.DataFrame, flatness: Mapping[str, float], cents:
             "measure that failure at our budget, not the patch's ability; the paper trains 67× longer.")
 
 
+def reverb_finding(table: pd.DataFrame, loud: float = 10.0) -> str:
+    """Which DDX7 runs' learned reverb (a reverb_table) carries more than ``loud`` × the direct sound's energy:
+    there the "reverb" has become a filter that does part of the synth's work."""
+    if table.empty:
+        return "No DDX7 run with a learned reverb in this profile."
+    odd = table[table["tail energy (× direct)"] > loud]
+    if odd.empty:
+        return f"Every DDX7 run's learned reverb stays below {loud:g}× the direct sound's energy."
+    names = ", ".join(f"**{row['run']}** ({row['tail energy (× direct)']:.3g}×, {row['peak gain (dB)']:+.0f} dB at "
+                      f"{row['peak at (Hz)'] / 1000:.1f} kHz, FAD {row['FAD aisfx']:.3g})" for _, row in odd.iterrows())
+    rest = table[table["tail energy (× direct)"] <= loud]
+    tail = (f" The other {len(rest)} stay at {rest['tail energy (× direct)'].min():.2g}–"
+            f"{rest['tail energy (× direct)'].max():.2g}×, with a median FAD of {rest['FAD aisfx'].median():.3g} "
+            f"against {odd['FAD aisfx'].median():.3g}." if len(rest) else "")
+    return (f"Runs whose learned reverb carries more than {loud:g}× the direct sound's energy: {names}. Their "
+            "\"reverb\" is a resonant equaliser that boosts what the patch cannot make by itself." + tail)
+
+
 def dropout_finding(table: pd.DataFrame, ratio: float = 0.7) -> str:
     """Which DDX7 runs of a dropout_gap_table render their clips much better with dropout on than off
     (on / off below ``ratio``): they learned to use dropout's random masks as their noise."""
