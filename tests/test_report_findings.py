@@ -206,6 +206,24 @@ def test_reverb_response_of_a_dry_reverb_and_of_a_one_tap_echo():
     assert echo["median gain (dB)"] == pytest.approx(10 * math.log10(1 + a * a), abs=0.02)
 
 
+def oracle_rows(run: str, decoder: float, free: float, free_dry: float, hpn: float = 7.0) -> list[dict]:
+    return [{"run": run, "synth": "with its reverb", "HpN MSS": hpn, "decoder MSS": decoder, "free-envelope MSS": free,
+             "free / HpN": free / hpn, "decoder / HpN": decoder / hpn},
+            {"run": run, "synth": "dry (no reverb)", "HpN MSS": hpn, "decoder MSS": decoder + 2, "free-envelope MSS":
+             free_dry, "free / HpN": free_dry / hpn, "decoder / HpN": (decoder + 2) / hpn}]
+
+
+def test_oracle_finding_says_where_the_decoder_not_the_synth_is_the_limit():
+    table = pd.DataFrame(oracle_rows("a", 8.7, 7.1, 10.0) + oracle_rows("b", 7.2, 6.9, 9.0))
+    text = findings.oracle_finding(table)
+    assert "- **a**: the decoder 8.7, free envelopes 7.1, HpN 7 (free / HpN 1.01); the synth without its reverb, " \
+           "free envelopes: 10." in text
+    assert "Free envelopes bring a within 1.05×" in text and "bring a, b" not in text  # b's decoder is close to HpN
+    assert findings.oracle_finding(pd.DataFrame(oracle_rows("c", 9.0, 8.0, 10.0))).endswith(
+        "while free envelopes come within 1.05×.")  # free envelopes do not reach HpN: no verdict on the decoder
+    assert findings.oracle_finding(pd.DataFrame()) == ""
+
+
 # ------------------------------------------------------------------------------------ the paper's tables
 def test_table_membership_comes_from_the_run_configs():
     for table in (1, 2, 3, 4):

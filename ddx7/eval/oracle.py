@@ -84,7 +84,8 @@ def free_envelope_fit(model, f0_hz: torch.Tensor, loudness_db: torch.Tensor, aud
 def oracle_rows(ddx7_model, hpn_model, test: dict, run: str, instrument: str, n_excerpts: int = 8, steps: int = 400,
                 pool: int = 5, progress=print) -> list[dict]:
     """One row per fit (with the reverb, and dry) of ``run`` on ``n_excerpts`` evenly spaced test excerpts, with
-    HpN's MSS on the same excerpts beside it."""
+    HpN's MSS on the same excerpts beside it. "decoder MSS" is where each fit starts: the decoder's envelopes,
+    rendered as that row's synth (so in the dry row without the reverb)."""
     from .evaluate import render_split
 
     idx = chosen_indices(len(test["audio"]), n_excerpts)
@@ -97,7 +98,7 @@ def oracle_rows(ddx7_model, hpn_model, test: dict, run: str, instrument: str, n_
         t0 = time.perf_counter()
         fit = free_envelope_fit(ddx7_model, f0, ld, audio, steps=steps, pool=pool, dry=dry)
         rows.append({"instrument": instrument, "run": run, "synth": "dry (no reverb)" if dry else "with its reverb",
-                     "excerpts": len(idx), "HpN MSS": hpn, "decoder's envelopes MSS": fit["decoder_mss"],
+                     "excerpts": len(idx), "HpN MSS": hpn, "decoder MSS": fit["decoder_mss"],
                      "free-envelope MSS": fit["free_mss"], "free / HpN": fit["free_mss"] / hpn,
                      "decoder / HpN": fit["decoder_mss"] / hpn, "steps": steps, "pool_frames": pool,
                      "wall_s": round(time.perf_counter() - t0, 1)})

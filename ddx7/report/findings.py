@@ -178,6 +178,30 @@ def reverb_finding(table: pd.DataFrame, loud: float = 10.0) -> str:
             "\"reverb\" is a resonant equaliser that boosts what the patch cannot make by itself." + tail)
 
 
+def oracle_finding(table: pd.DataFrame, near: float = 1.05, behind: float = 1.15) -> str:
+    """An oracle_table in words: per DDX7 run, its decoder's MSS, the free envelopes' (with its reverb, and dry) and
+    HpN's; the synth is not the limit where free envelopes come within ``near`` × HpN's MSS and the decoder stays
+    more than ``behind`` × behind."""
+    if table.empty:
+        return ""
+    lines, decoder_limited = [], []
+    for run, rows in table.groupby("run", sort=False):
+        wet = rows[rows["synth"] == "with its reverb"].iloc[0]
+        dry = rows[rows["synth"] != "with its reverb"]
+        text = (f"- **{run}**: the decoder {wet['decoder MSS']:.3g}, free envelopes "
+                f"{wet['free-envelope MSS']:.3g}, HpN {wet['HpN MSS']:.3g} (free / HpN {wet['free / HpN']:.2f})")
+        if len(dry):
+            text += f"; the synth without its reverb, free envelopes: {dry.iloc[0]['free-envelope MSS']:.3g}"
+        lines.append(text + ".")
+        if wet["free / HpN"] <= near and wet["decoder / HpN"] > behind:
+            decoder_limited.append(run)
+    verdict = (f"Free envelopes bring {', '.join(decoder_limited)} within {near:g}× HpN's MSS where its decoder stays "
+               f"more than {behind:g}× behind: there the synth is not the limit; the decoder, or its training, is."
+               if decoder_limited else
+               f"No run's decoder stays more than {behind:g}× behind HpN while free envelopes come within {near:g}×.")
+    return "\n".join(lines) + "\n\n" + verdict
+
+
 def dropout_finding(table: pd.DataFrame, ratio: float = 0.7) -> str:
     """Which DDX7 runs of a dropout_gap_table render their clips much better with dropout on than off
     (on / off below ``ratio``): they learned to use dropout's random masks as their noise."""

@@ -345,6 +345,13 @@ def unseen_table(profile: str) -> pd.DataFrame:
     return unseen_summary(pd.read_csv(path))
 
 
+def oracle_table(profile: str) -> pd.DataFrame:
+    """``ddx7 eval-oracle``'s rows (ddx7.eval.oracle: the Table 1 DDX7 models with free envelopes, with their reverb
+    and dry, beside HpN on the same test excerpts). Empty when it has not been run for the profile."""
+    path = results_dir(profile) / "oracle" / "oracle.csv"
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+
 def same_reverb_table(profile: str, pairs, variant: str = "reverb-1s") -> pd.DataFrame:
     """Table 1 against HpN with either reverb length: per instrument whose HpN run has the experiment
     ``<hpn run>--<variant>`` (results/experiments/full; by default the paper's 1 s reverb, where the grid's HpN
