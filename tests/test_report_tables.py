@@ -154,7 +154,7 @@ def test_variant_finding_counts_what_the_variant_changed():
                           "MSS variant": [6.8, 6.5, 6.1], "f0 error grid (cents)": [4.0, 1754.0, 3.0],
                           "f0 error variant (cents)": [3.0, 3.3, 25.0]})
     text = findings.variant_finding(table, "oversampling")
-    assert ("3 runs so far: FAD aisfx lower on 2 of 3 (variant / grid 0.27–1.10, median 0.71), "
+    assert ("3 runs: FAD aisfx lower on 2 of 3 (variant / grid 0.27–1.10, median 0.71), "
             "test MSS lower on 2 of 3") in text
     assert "Pitched now: b (unpitched in the grid)" in text and "No longer pitched: c." in text
     assert "yet" in findings.variant_finding(pd.DataFrame(), "oversampling")

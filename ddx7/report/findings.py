@@ -319,7 +319,7 @@ def variant_finding(table: pd.DataFrame, label: str, pitched_cents: float = 20.0
     fad_down = int((table["FAD variant"] < table["FAD grid"]).sum())
     mss_down = int((table["MSS variant"] < table["MSS grid"]).sum())
     ratio = table["FAD variant / grid"]
-    text = (f"With {label}, {n} run{'s' if n != 1 else ''} so far: FAD aisfx lower on {fad_down} of {n} "
+    text = (f"With {label}, {n} run{'s' if n != 1 else ''}: FAD aisfx lower on {fad_down} of {n} "
             f"(variant / grid {ratio.min():.2f}–{ratio.max():.2f}, median {ratio.median():.2f}), test MSS lower on "
             f"{mss_down} of {n}.")
     grid, variant = table["f0 error grid (cents)"] < pitched_cents, table["f0 error variant (cents)"] < pitched_cents
