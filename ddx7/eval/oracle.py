@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import MultiScaleSpectralLoss
-from .evaluate import chosen_indices
+from .evaluate import chosen_indices, render_split
 
 
 def pooled_logits(z: torch.Tensor, pool: int) -> torch.Tensor:
@@ -86,8 +86,6 @@ def oracle_rows(ddx7_model, hpn_model, test: dict, run: str, instrument: str, n_
     """One row per fit (with the reverb, and dry) of ``run`` on ``n_excerpts`` evenly spaced test excerpts, with
     HpN's MSS on the same excerpts beside it. "decoder MSS" is where each fit starts: the decoder's envelopes,
     rendered as that row's synth (so in the dry row without the reverb)."""
-    from .evaluate import render_split
-
     idx = chosen_indices(len(test["audio"]), n_excerpts)
     f0 = torch.as_tensor(np.asarray(test["f0_hz"])[idx], dtype=torch.float32)
     ld = torch.as_tensor(np.asarray(test["loudness_db"])[idx], dtype=torch.float32)

@@ -105,7 +105,8 @@ def reverb_table(profile: str, runs) -> pd.DataFrame:
         if model.reverb is None:
             continue
         fad = m.get("fad", {}).get("aisfx", {}).get("fad")
-        rows.append({"run": run, "FAD aisfx": fad, "MSS": m["mss"], **reverb_response(model.reverb, model.sample_rate)})
+        rows.append({"run": run, "FAD aisfx": float("nan") if fad is None else fad, "MSS": m["mss"],
+                     **reverb_response(model.reverb, model.sample_rate)})
     return pd.DataFrame(rows)
 
 
