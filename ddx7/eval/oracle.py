@@ -45,8 +45,9 @@ def free_envelope_fit(model, f0_hz: torch.Tensor, loudness_db: torch.Tensor, aud
                       report_every: int = 100) -> dict:
     """Fit a DDX7 model's envelopes to ``audio`` [B, N] directly, from its decoder's output on (f0, loudness) [B, T].
 
-    Returns the decoder's test MSS, the fit's (the best of its checkpoints, so never above where it started), and
-    the curve [(step, MSS)]. The model's weights are not changed."""
+    Returns the decoder's test MSS, the fit's (the best point of its curve, step 0 included: the decoder's
+    envelopes pooled to the control points, which can sit a little above the decoder's own MSS), and the curve
+    [(step, MSS)]. The model's weights are not changed."""
     if pool < 1 or steps < 0:
         raise ValueError(f"free_envelope_fit needs pool ≥ 1 and steps ≥ 0, got pool={pool}, steps={steps}")
     model.eval()
