@@ -36,13 +36,13 @@ from ddx7.web.export import MAX_BYTES, export_weights, model_from_weights, read_
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_JS = ROOT / "ddx7" / "web" / "ddx7_model.js"
 TOL = 1e-4
+INSTRUMENTS = ["violin", "flute", "trumpet"]
 
 
 def close_enough(err: float, ref: np.ndarray) -> bool:
     """JS and Python both compute in float32 where it matters, so their difference grows with the signal: TOL per unit
     of peak amplitude (an intervened recipe-4 trumpet peaks at ~18 through its learned reverb's +38 dB at 7.4 kHz)."""
     return err <= TOL * max(1.0, float(np.abs(ref).max()))
-INSTRUMENTS = ["violin", "flute", "trumpet"]
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,13 @@ def render_split(model, f0: torch.Tensor, loudness: torch.Tensor, batch: int = 8
     return torch.cat(outs)
 
 
+def mean_mss(prediction: torch.Tensor, target: torch.Tensor) -> float:
+    """The test metric: the multi-scale spectral loss (log floor 1e-7) of each excerpt [B, N], averaged."""
+    loss = MultiScaleSpectralLoss()
+    with torch.no_grad():
+        return float(np.mean([loss(prediction[i:i + 1], target[i:i + 1]).item() for i in range(len(target))]))
+
+
 def cached_embeddings(audio: np.ndarray, embedding, cache_dir: Path | None, key: str) -> np.ndarray:
     """Embeddings of the original test clips are the same for every run: cache them per dataset."""
     if cache_dir is None:
@@ -124,11 +131,8 @@ def test_scores(model, test: dict, instrument: str, manifest: dict, extractor: s
     threshold = periodicity_threshold(instrument)
     resynth_t = render_split(model, f0, ld)
     resynth = resynth_t.numpy()
-    mss = MultiScaleSpectralLoss()
-    with torch.no_grad():
-        mss_values = [mss(resynth_t[i:i + 1], torch.from_numpy(original[i:i + 1])).item() for i in range(len(original))]
     scores = {
-        "mss": float(np.mean(mss_values)),
+        "mss": mean_mss(resynth_t, torch.from_numpy(original)),
         "fad": fad_metrics(original, resynth, embeddings, Path(data_root) / profile / instrument / "fad_cache",
                            manifest["manifest_hash"], vggish_weights),
         **pitch_loudness_metrics(f0_hz, periodicity, np.asarray(test["loudness_db"]), resynth, extractor, threshold),

@@ -13,14 +13,22 @@ synth. ``dry=True`` leaves the reverb out: what the patch makes by itself.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..atomic import write_csv, write_json
+from ..checkpoints import load_model
+from ..data import load_split
 from ..losses import MultiScaleSpectralLoss
-from .evaluate import chosen_indices, render_split
+from ..provenance import provenance
+from ..resynth import find_checkpoint
+from .evaluate import chosen_indices, mean_mss, render_split
 
 
 def pooled_logits(z: torch.Tensor, pool: int) -> torch.Tensor:
@@ -31,13 +39,6 @@ def pooled_logits(z: torch.Tensor, pool: int) -> torch.Tensor:
 def frame_logits(points: torch.Tensor, frames: int) -> torch.Tensor:
     """Control points [B, K, P] → logits [B, frames, K], linearly interpolated."""
     return F.interpolate(points, size=frames, mode="linear", align_corners=False).transpose(1, 2)
-
-
-def mean_mss(prediction: torch.Tensor, target: torch.Tensor, loss=None) -> float:
-    """The test metric: the multi-scale spectral loss per excerpt (log floor 1e-7), averaged."""
-    loss = loss or MultiScaleSpectralLoss()
-    with torch.no_grad():
-        return float(np.mean([loss(prediction[i:i + 1], target[i:i + 1]).item() for i in range(len(target))]))
 
 
 def free_envelope_fit(model, f0_hz: torch.Tensor, loudness_db: torch.Tensor, audio: torch.Tensor, steps: int = 400,
@@ -110,17 +111,6 @@ def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="r
                     steps: int = 400, pool: int = 5, progress=print):
     """oracle_rows of each pair's DDX7 run (instrument → (HpN run, DDX7 run), the shipped models) →
     ``results/<profile>/oracle/oracle.csv`` and ``oracle.json`` (rows, settings, wall time, provenance)."""
-    import json
-    from pathlib import Path
-
-    import pandas as pd
-
-    from ..atomic import write_csv, write_json
-    from ..checkpoints import load_model
-    from ..data import load_split
-    from ..provenance import provenance
-    from ..resynth import find_checkpoint
-
     t0 = time.perf_counter()
     torch.manual_seed(0)
     rows = []
