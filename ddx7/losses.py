@@ -19,17 +19,25 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 
-def _frames(audio: torch.Tensor, window: torch.Tensor, hop: int) -> torch.Tensor:
-    """[B, N] → windowed frames [B, n_frames, n_fft] of the reflect-padded signal (``torch.stft`` center=True)."""
+def _reflect_pad(audio: torch.Tensor, pad: int) -> torch.Tensor:
+    """[B, N] → [B, N + 2·pad], reflected at both ends (``torch.stft`` center=True)."""
+    return F.pad(audio[None], (pad, pad), mode="reflect")[0]
+
+
+def _frames(padded: torch.Tensor, pad: int, window: torch.Tensor, hop: int) -> torch.Tensor:
+    """Windowed frames [B, n_frames, n_fft] of a signal reflect-padded by ``pad`` ≥ n_fft/2 (:func:`_reflect_pad`),
+    as ``torch.stft`` (center=True) frames it: those of its middle, padded by n_fft/2 only (a reflection by p is
+    the middle of one by P > p)."""
     n_fft = window.shape[0]
-    padded = F.pad(audio[None], (n_fft // 2, n_fft // 2), mode="reflect")[0]
-    return padded.unfold(-1, n_fft, hop) * window
+    cut = pad - n_fft // 2
+    return padded[:, cut:padded.shape[-1] - cut].unfold(-1, n_fft, hop) * window
 
 
 def _frames_backward(grad_frames: torch.Tensor, window: torch.Tensor, hop: int, n: int) -> torch.Tensor:
-    """Adjoint of :func:`_frames`: [B, n_frames, n_fft] → [B, n] (window, overlap-add, fold the reflect pad back)."""
+    """Adjoint of :func:`_frames` (for a signal padded by n_fft/2): [B, n_frames, n_fft] → [B, n] (window,
+    overlap-add, fold the reflect pad back). Overwrites ``grad_frames``."""
     batch, n_frames, n_fft = grad_frames.shape
-    pad, grad_frames = n_fft // 2, grad_frames * window
+    pad, grad_frames = n_fft // 2, grad_frames.mul_(window)
     padded_len, n_pieces = n + 2 * pad, -(-n_fft // hop)
     # overlap-add piece by piece (frame samples [r·hop, (r+1)·hop)): strided adds, much faster than F.fold
     out = grad_frames.new_zeros(batch, max(padded_len, (n_frames + n_pieces) * hop))
@@ -50,13 +58,15 @@ def _magnitude(spec: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(re * re, im, im).sqrt_()
 
 
-def _magnitude_gradient(spec: torch.Tensor, mag: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
-    """coef · spec/|spec| (0 where |spec| = 0, as autograd's ``abs``), complex [B, n_frames, bins].
-
-    Overwrites spec and coef."""
-    scale = coef.div_(mag).masked_fill_(mag == 0, 0.0)  # in place; cheaper than spec.sgn() · coef
-    torch.view_as_real(spec).mul_(scale[..., None])
-    return spec
+def _spectrum_gradient(spec: torch.Tensor, mag: torch.Tensor, sign: torch.Tensor, log_weight: float,
+                       eps: float, side: float) -> torch.Tensor:
+    """∂(|X| − |Y| terms)/∂X up to the scale 1/count: side · sign · (1 + w / (|X| + ε)) · X / |X| (0 where |X| = 0,
+    as autograd's ``abs``), complex [B, n_frames, bins]. Overwrites ``spec``."""
+    coef = torch.add(mag, eps).reciprocal_().mul_(log_weight * side).add_(side).mul_(sign).div_(mag)
+    if mag.min() == 0:  # exact silence (rare): 1/|X| is inf there
+        coef.masked_fill_(mag == 0, 0.0)
+    # complex × real into spec: ~1.8× faster than view_as_real(spec).mul_(coef[..., None]) (a broadcast) on Zen 5
+    return torch.mul(spec, coef, out=spec)
 
 
 class _MultiScaleSpectralDistance(torch.autograd.Function):
@@ -66,27 +76,30 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
     def forward(ctx, prediction, target, windows, hops, log_weight, eps):
         needs_grad = ctx.needs_input_grad[:2]
         loss, ctx.spec_grads = prediction.new_zeros(()), []
+        # reflect-pad each signal once, for the largest FFT; the smaller ones take its middle
+        pad = max(w.shape[0] for w in windows) // 2
+        padded = [_reflect_pad(audio, pad) for audio in (prediction, target)]
         for window, hop in zip(windows, hops):
-            # prediction and target apart, not stacked: halves the largest tensors (fewer fresh pages to fault in)
-            specs = [torch.fft.rfft(_frames(audio, window, hop)) for audio in (prediction, target)]  # [B, frames, bins]
-            mags = [_magnitude(spec) for spec in specs]
-            diff = mags[0] - mags[1]
-            mags_eps = [mag + eps for mag in mags]
-            log_diff = mags_eps[0].log().sub_(mags_eps[1].log())
+            spec_p, spec_t = (torch.fft.rfft(_frames(x, pad, window, hop)) for x in padded)  # [B, frames, bins]
+            mag_p, mag_t = _magnitude(spec_p), _magnitude(spec_t)
+            if not needs_grad[1]:
+                del spec_t
+            diff = mag_p - mag_t
+            sign = diff.sign() if any(needs_grad) else None
             count = diff.numel()
-            if any(needs_grad):
-                sign_diff, sign_log = diff.sign(), log_diff.sign().mul_(log_weight)
             # sum() not vector_norm(·, 1): the latter sums naively (0.5 % off in float32 at these sizes)
-            loss += (diff.abs_().sum() + log_weight * log_diff.abs_().sum()) / count
+            linear = diff.abs_().sum()
+            # the log term as log((|X| + ε) / (|Y| + ε)): one log, not two (and closer to exact)
+            log_ratio = torch.add(mag_p, eps, out=diff).div_(mag_t + eps).log_()
+            loss += (linear + log_weight * log_ratio.abs_().sum()) / count
+            del diff, log_ratio
             if not any(needs_grad):
                 continue
-            # per-bin scale: 1/count, halved for the bins that stand for two (±k) in the inverse real FFT
-            scale = diff.new_full((specs[0].shape[-1],), 1 / count)
-            scale[1:(window.shape[0] + 1) // 2] /= 2
-            sides = zip(specs, mags, mags_eps, (1, -1), needs_grad)
+            # sign(log ratio) = sign(|X| − |Y|): the log is increasing
             ctx.spec_grads.append([
-                _magnitude_gradient(spec, mag, torch.addcdiv(sign_diff, sign_log, mag_eps).mul_(scale * side))
-                if need else None for spec, mag, mag_eps, side, need in sides])
+                _spectrum_gradient(spec, mag, sign, log_weight, eps, side) if need else None
+                for spec, mag, side, need in ((spec_p, mag_p, 1.0, needs_grad[0]),
+                                              (spec_t if needs_grad[1] else None, mag_t, -1.0, needs_grad[1]))])
         ctx.windows, ctx.hops, ctx.n = windows, hops, prediction.shape[-1]
         return loss
 
@@ -96,12 +109,19 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
         grads = [None, None]
         for window, hop, spec_grads in zip(ctx.windows, ctx.hops, ctx.spec_grads):
             for i, spec_grad in enumerate(spec_grads):
-                if spec_grad is not None:
-                    frames = torch.fft.irfft(spec_grad, n=window.shape[0], norm="forward")
-                    g = _frames_backward(frames, window, hop, ctx.n)
-                    grads[i] = g if grads[i] is None else grads[i].add_(g)
+                if spec_grad is None:
+                    continue
+                n_fft = window.shape[0]
+                # 1/count per bin, halved for the bins that stand for two (±k) in the inverse real FFT: the halving
+                # as a doubling of the others (0, and n/2 for even n: a few columns), the rest in the window
+                spec_grad[..., 0] *= 2
+                spec_grad[..., (n_fft + 1) // 2:] *= 2
+                count = spec_grad.numel()
+                frames = torch.fft.irfft(spec_grad, n=n_fft, norm="forward")
+                g = _frames_backward(frames, window * (grad_loss / (2 * count)), hop, ctx.n)
+                grads[i] = g if grads[i] is None else grads[i].add_(g)
         ctx.spec_grads = None
-        return tuple(None if g is None else g * grad_loss for g in grads) + (None,) * 4
+        return tuple(grads) + (None,) * 4
 
 
 class MultiScaleSpectralLoss(nn.Module):
@@ -120,7 +140,9 @@ class MultiScaleSpectralLoss(nn.Module):
 
     def magnitude(self, audio: torch.Tensor, n_fft: int) -> torch.Tensor:
         """|STFT| [..., n_fft/2 + 1, n_frames] of audio [..., N] (as ``torch.stft``, center=True)."""
-        spec = torch.fft.rfft(_frames(audio, getattr(self, f"window_{n_fft}"), self.hop(n_fft)))
+        padded = _reflect_pad(audio.reshape(-1, audio.shape[-1]), n_fft // 2)
+        spec = torch.fft.rfft(_frames(padded, n_fft // 2, getattr(self, f"window_{n_fft}"), self.hop(n_fft)))
+        spec = spec.reshape(*audio.shape[:-1], *spec.shape[-2:])
         return _magnitude(spec).transpose(-1, -2)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

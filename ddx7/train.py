@@ -27,14 +27,17 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import HOP
+from .atomic import torch_save
 from .checkpoints import (
     RUN_FILES,
+    SNAPSHOT_KEYS,
     ctrl_c_requests,
     load_checkpoint,
     readable_checkpoint,
     remove_stale_run_temps,
     run_dir,
     run_lock,
+    snapshot_path,
     snapshot_paths,
     write_checkpoint,
 )
@@ -226,6 +229,11 @@ class Trainer:
         self.best_missing = readable_checkpoint(self.best_path) is None
         if self.best_missing:
             self.best = math.inf
+        # a run extended past its old end (train.steps raised, snapshot_steps holding the old end) gets the
+        # snapshot of that end from the checkpoint it resumes (one process: under torchrun it is skipped)
+        if self.world == 1 and self.step in self.snapshot_steps and not snapshot_path(self.out_dir, self.step).exists():
+            state = self.state()
+            torch_save({k: state[k] for k in SNAPSHOT_KEYS}, snapshot_path(self.out_dir, self.step))
         return True
 
     def checkpoint(self, best: bool = False):

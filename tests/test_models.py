@@ -152,9 +152,11 @@ def test_dropout_keeps_the_expected_value_and_is_identity_in_eval():
     y = drop(x)
     assert set(torch.unique(y).tolist()) == {0.0, 2.0}
     assert abs(y.mean().item() - 1.0) < 0.01
-    # masks of neighbouring elements (bytes of one random word) are independent
+    # masks of neighbouring elements (bytes of one random word) are independent, and at p = 1/2 so are those
+    # that take bits of one byte (elements n/8 apart)
     kept = (y > 0).float()
-    assert abs(torch.corrcoef(torch.stack([kept[:-1], kept[1:]]))[0, 1].item()) < 0.01
+    for lag in (1, 25_001):
+        assert abs(torch.corrcoef(torch.stack([kept[:-lag], kept[lag:]]))[0, 1].item()) < 0.01
     p = Dropout(0.3)  # rounded to 77/256 = 0.3008; kept values scaled by 256/179
     y = p(torch.ones(400_000))
     values = torch.unique(y).tolist()
@@ -213,3 +215,21 @@ def test_hpn_test_renders_are_the_same_whatever_ran_before():
     torch.rand(1000)  # anything else that draws from the global RNG in between
     assert torch.equal(render_split(model, f0, ld, batch=2), first)
     assert not torch.equal(render_split(model, f0, ld, batch=2, seed=1), first)
+
+
+def test_fft_size_is_the_smallest_3_smooth_length_and_the_convolution_is_exact():
+    from ddx7.models.reverb import fft_convolve, fft_size
+
+    def smooth(m):
+        for p in (2, 3):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in [*range(1, 400), 67_999, 79_999]:
+        size = fft_size(n)
+        assert size >= n and smooth(size) and not any(smooth(k) for k in range(n, size))
+    torch.manual_seed(0)
+    x, h = torch.randn(2, 997, dtype=torch.float64), torch.randn(301, dtype=torch.float64)  # 1,297 → 1,458
+    direct = torch.nn.functional.conv1d(torch.nn.functional.pad(x[:, None], (300, 0)), h.flip(0)[None, None])[:, 0]
+    torch.testing.assert_close(fft_convolve(x, h), direct)

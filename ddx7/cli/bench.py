@@ -26,6 +26,7 @@ def add_parser(sub):
     p.add_argument("--model", choices=("ddx7", "hpn"), default="ddx7",
                    help="ddx7: violin-6osc, Imax 2; hpn: the GRU-512 baseline (ignored with --run)")
     p.add_argument("--run", help="take the model and loss from this run's config (see `ddx7 runs`)")
+    p.add_argument("--profile", default="paper", help="the profile of --run's config (e.g. full: batch 4 × 2 s)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seconds", type=float, default=4.0, help="excerpt length")
     p.add_argument("--threads", type=int, default=1)
@@ -51,7 +52,8 @@ def cmd_train(args):
 
     if args.out and not args.out.endswith(".json"):
         raise CLIError(f"--out {args.out}: give a .json file name")
-    bench = run_train_bench(args.model, args.batch, args.seconds, args.run, args.threads, args.repeats)
+    bench = run_train_bench(args.model, args.batch, args.seconds, args.run, args.threads, args.repeats,
+                            profile=args.profile)
     print(format_train_bench(bench))
     if args.out:
         write_json(args.out, bench_record(bench))

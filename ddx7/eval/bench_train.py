@@ -189,11 +189,11 @@ def bench_inputs(batch: int, frames: int, seed: int = 0):
     return f0.contiguous(), loudness.contiguous(), 0.1 * torch.randn(batch, frames * HOP, generator=g)
 
 
-def resolve_config(model: str = "ddx7", run: str | None = None) -> tuple[dict, tuple, str]:
-    """(model config, FFT sizes, description) of ``--run`` (its paper-profile config) or of ``--model``'s default."""
+def resolve_config(model: str = "ddx7", run: str | None = None, profile: str = "paper") -> tuple[dict, tuple, str]:
+    """(model config, FFT sizes, description) of ``--run`` (its config in ``profile``) or of ``--model``'s default."""
     if run is not None:
-        cfg = run_config(run, "paper")
-        return model_kwargs(cfg), tuple(cfg["loss"]["fft_sizes"]), f"run {run}"
+        cfg = run_config(run, profile)
+        return model_kwargs(cfg), tuple(cfg["loss"]["fft_sizes"]), f"run {run} ({profile} profile)"
     if model not in DEFAULT_MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {', '.join(DEFAULT_MODELS)}")
     config = DEFAULT_MODELS[model]
@@ -214,12 +214,12 @@ class TrainBench:
 
 def run_train_bench(model: str = "ddx7", batch: int = 16, seconds: float = 4.0, run: str | None = None,
                     threads: int = 1, repeats: int = 5, warmup: int = 1, matmul_size: int = 2048,
-                    seed: int = 0) -> TrainBench:
+                    seed: int = 0, profile: str = "paper") -> TrainBench:
     """Time our training step and the straightforward one side by side (see the module doc)."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        config, fft_sizes, description = resolve_config(model, run)
+        config, fft_sizes, description = resolve_config(model, run, profile)
         frames = max(1, int(seconds * FRAME_RATE + 0.5))
         torch.manual_seed(seed)
         steps = [our_step(config, fft_sizes), straightforward_step(config, fft_sizes)]

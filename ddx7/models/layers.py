@@ -174,3 +174,85 @@ class _Recurrence(torch.autograd.Function):
         grad_w_hh = linear_weight_grad(grad_gh, hs[:, :-1]) if needs[2] else None
         grad_b_hh = grad_gh.sum((0, 1)) if needs[3] else None
         return grad_gx, dh if needs[1] else None, grad_w_hh, grad_b_hh
+
+
+def _image(x: torch.Tensor) -> torch.Tensor:
+    """x [B, T, C] as a channels-last image [B, C, 1, T] (a view; oneDNN's fast layout)."""
+    return x.permute(0, 2, 1).unsqueeze(2)
+
+
+def _correlate(x: torch.Tensor, weight: torch.Tensor, dilation: int, start: int, bias: torch.Tensor | None = None):
+    """out[b, t] = Σ_j x[b, t + start + j·d] W[:, :, j] (+ b), zero outside x: x [B, T, I], W [O, I, K] →
+    [B, T, O], as one oneDNN channels-last convolution padded by (K − 1)·d on both sides: a view of its
+    [B, T + (K − 1)·d, O] output (no copy; the next operation makes its own)."""
+    pad = (weight.shape[-1] - 1) * dilation
+    if not -pad <= start <= 0:
+        raise ValueError(f"start {start} outside [−{pad}, 0]")
+    w = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # [O, I, 1, K]
+    out = F.conv2d(_image(x), w, bias, dilation=(1, dilation), padding=(0, pad))  # [B, O, 1, T + pad]
+    t = x.shape[1]
+    return out.squeeze(2).permute(0, 2, 1)[:, start + pad:start + pad + t]
+
+
+class _CausalConv(torch.autograd.Function):
+    """y = epilogue(conv(x)), conv(x)[b, t] = Σ_k x[b, t − (K − 1 − k)·d] W[:, :, k] + bias (x zero before t = 0),
+    epilogue: ReLU if ``relu``, then × ``keep`` [B, T, O] (uint8 0/1) and × ``scale`` (inverted dropout).
+    x [B, T, I], W [O, I, K], bias [O] → y [B, T, O]; see :func:`causal_conv`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, dilation, relu, keep, scale):
+        pad = (weight.shape[-1] - 1) * dilation
+        y = _correlate(x, weight, dilation, -pad, bias)
+        if relu:
+            y.relu_()
+        if keep is not None:  # × uint8: ~15× faster than masked_fill_ or × bool on this CPU
+            y.mul_(keep).mul_(scale)
+        ctx.dilation, ctx.relu, ctx.scale = dilation, relu, scale if keep is not None else 1.0
+        ctx.save_for_backward(x, weight, y if relu else None)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        x, weight, y = ctx.saved_tensors
+        d, kernel = ctx.dilation, weight.shape[-1]
+        # ∂/∂(conv output): ReLU passes where y > 0 (dropped elements are 0 in y: their gradient is 0 too)
+        g = torch.ops.aten.threshold_backward(grad_y, y, 0) if ctx.relu else grad_y.contiguous()
+        scale = ctx.scale  # dropout's factor, applied to the small results rather than to g
+        grad_x = grad_w = grad_b = None
+        needs = ctx.needs_input_grad
+        if needs[0]:  # x[s] fed y[s + (K − 1 − k)·d] through W[:, :, k]: a correlation with the flipped, transposed W
+            grad_x = _correlate(g, weight.flip(-1).transpose(0, 1) * scale, d, 0)
+        if needs[1]:  # Σ_{b,t} g[b, t]ᵀ x[b, t − shift], per tap
+            t = x.shape[1]
+            grad_w = x.new_zeros(weight.shape)
+            for k in range(kernel):
+                shift = (kernel - 1 - k) * d
+                if shift < t:
+                    shifted = F.pad(x[:, :t - shift], (0, 0, shift, 0)) if shift else x
+                    grad_w[:, :, k] = linear_weight_grad(g, shifted)
+            grad_w.mul_(scale)
+        if needs[2]:
+            grad_b = g.sum((0, 1)).mul_(scale)
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def causal_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int = 1,
+                relu: bool = False, keep: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+    """A causal dilated convolution on channels-last frames, x [B, T, C_in] → [B, T, C_out], weight [C_out, C_in, K]
+    (``nn.Conv1d``'s layout), with an optional ReLU and inverted-dropout epilogue (``keep``: uint8 [B, T, C_out],
+    1 = kept; kept values × ``scale``). Equal to ``F.conv1d(F.pad(x.mT, ((K − 1)·d, 0)), weight, bias,
+    dilation=d).mT`` then the epilogue, to float32 rounding, forward and backward.
+
+    Why: oneDNN runs a channels-last convolution at ~230 GFLOP/s on Zen 5, ~2× ``conv1d`` on [B, C, T] at dilation 1,
+    and the hand-written backward (the input's gradient as one more forward convolution, the weight's as one
+    product per tap) is ~1.4× faster than ``convolution_backward``; the epilogue runs in place on the fresh output
+    and keeps one tensor for the backward instead of three."""
+    if x.dim() != 3 or weight.dim() != 3 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"causal_conv expects x [batch, frames, {weight.shape[1]}] and weight "
+                         f"[C_out, C_in, kernel], got {list(x.shape)} and {list(weight.shape)}")
+    if keep is not None and not relu:
+        raise ValueError("causal_conv's dropout epilogue follows its ReLU: pass relu=True with keep")
+    if bias is None:
+        bias = weight.new_zeros(weight.shape[0])
+    return _CausalConv.apply(x, weight, bias, dilation, relu, keep, scale)

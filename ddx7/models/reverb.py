@@ -22,10 +22,21 @@ def _inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
+def fft_size(n: int) -> int:
+    """The smallest 2^a · 3^b ≥ n: an FFT length the FFT libraries run fast (for a 4 s excerpt and a 1 s response,
+    82,944 instead of the power of two 131,072: ~2× faster). Not 5-smooth: MKL's radix-5 passes left the
+    reverb's gradient ~3× further from float64 than a power of two (3-smooth: as close)."""
+    best, power3 = 1 << max(0, n - 1).bit_length(), 1
+    while power3 < best:
+        best = min(best, power3 << max(0, -(-n // power3) - 1).bit_length())  # × the least power of 2 reaching n
+        power3 *= 3
+    return best
+
+
 def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """Linear convolution of x [B, N] with h [L] via FFT, cut to N samples (causal)."""
     n = x.shape[-1]
-    n_fft = 1 << (n + h.shape[-1] - 2).bit_length()
+    n_fft = fft_size(n + h.shape[-1] - 1)
     return torch.fft.irfft(torch.fft.rfft(x, n_fft) * torch.fft.rfft(h, n_fft), n_fft)[..., :n]
 
 

@@ -28,6 +28,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from .. import HOP, SAMPLE_RATE
 from .oversample import check_decimation, check_oversample, decimate, decimation_kernel
@@ -107,8 +108,9 @@ def operator_phases(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
 
     f0_samples [B, N] in Hz; ratios: K floats or a tensor [K] / [B, K]. Returns (one float32 [B, N]
     phase per operator, last phase float64 [B, K]) — the second is the state to carry to the next
-    block. One operator at a time: each float64 temporary stays at [B, N] (a [B, N, K] one of a
-    training batch is tens of MB, which malloc maps fresh and the kernel zero-fills on every call).
+    block; operators at the same ratio and initial phase get the same tensor. One operator at a time:
+    each float64 temporary stays at [B, N] (a [B, N, K] one of a training batch is tens of MB, which
+    malloc maps fresh and the kernel zero-fills on every call).
     """
     with torch.no_grad():
         f64, device = torch.float64, f0_samples.device
@@ -118,6 +120,13 @@ def operator_phases(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
         two_pi = constant(TWO_PI, f64, device)
         phases, last = [], []
         for k in range(r.shape[1]):
+            # operators at the same ratio (and offset) share one phase: computed once (most patches repeat ratio 1)
+            same = next((j for j in range(k) if torch.equal(r[:, j], r[:, k]) and
+                         (initial is None or torch.equal(initial[:, j], initial[:, k]))), None)
+            if same is not None:
+                phases.append(phases[same])
+                last.append(last[same])
+                continue
             offset = None if initial is None else initial[:, k:k + 1].to(omega)
             phase = wrap_phase(omega, r[:, k:k + 1], two_pi, offset)
             phases.append(phase.float())
@@ -256,6 +265,77 @@ def render_fm(f0_samples: Tensor, envelopes: Tensor, patch: Patch | str, max_ol:
     return (audio, last) if return_phase else audio
 
 
+class _FramesFM(torch.autograd.Function):
+    """audio [B, N] = mix_carriers(fm_operators(phases, upsample_frames(envelopes, hop))) from frame-rate
+    envelopes [B, T, K] and one phase [B, N = T · hop] per operator (no gradient), the same samples as those
+    functions (the forward below is their loop, ops and order), with a hand-written backward: each operator's
+    sine (and, where it is modulated, cosine) is computed once, in the forward, and the envelopes' gradient goes
+    back to the frames through one small product per operator (Σ_j g[t·hop + j] · [ramp_j, 1 − ramp_j]) instead
+    of autograd's [B, K, T, hop] broadcast and its stack of K gradients: the synth's backward ~2× faster."""
+
+    @staticmethod
+    def forward(ctx, envelopes, phases, hop, graph, max_ol):
+        order, modulators, carriers = graph
+        env_s = upsample_frames(envelopes, hop, channels_first=True)  # [B, K, N]
+        channels = env_s.unbind(1)
+        two_pi = constant(TWO_PI, env_s.dtype, env_s.device)
+        outs, sines, cosines = list(channels), [None] * len(channels), [None] * len(channels)
+        for k in order:  # fm_operators
+            arg = phases[k]
+            for j in modulators[k]:
+                arg = arg + two_pi * outs[j]
+            sines[k] = torch.sin(arg)
+            outs[k] = channels[k] * sines[k]
+            if modulators[k] and ctx.needs_input_grad[0]:
+                cosines[k] = torch.cos(arg)
+        ctx.graph, ctx.hop, ctx.max_ol = graph, hop, max_ol
+        ctx.save_for_backward(env_s, *sines, *[c for c in cosines if c is not None])
+        return mix_carriers(outs, carriers, constant(max_ol, env_s.dtype, env_s.device))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_audio):
+        order, modulators, carriers = ctx.graph
+        env_s, *saved = ctx.saved_tensors
+        n_ops, hop = env_s.shape[1], ctx.hop
+        sines, cosines = saved[:n_ops], iter(saved[n_ops:])
+        b, n = grad_audio.shape
+        frames = n // hop
+        ramp = frame_ramp(hop, env_s.dtype, env_s.device)
+        weights = torch.stack([ramp, 1 - ramp], 1)  # [hop, 2]: ∂env_s/∂(this frame), ∂/∂(the frame before)
+        grad_out: list[Tensor | None] = [None] * n_ops
+        for c in carriers:
+            grad_out[c] = grad_audio / ctx.max_ol
+        grad_env = grad_audio.new_zeros(b, frames, n_ops)
+        cos_of = {k: next(cosines) for k in range(n_ops) if modulators[k]}  # saved in index order
+        for k in reversed(order):
+            g = grad_out[k]
+            if g is None:
+                continue
+            per_frame = (g * sines[k]).view(b, frames, hop) @ weights  # [B, T, 2]
+            grad_env[:, :, k] = per_frame[..., 0]
+            grad_env[:, :-1, k] += per_frame[:, 1:, 1]
+            grad_env[:, 0, k] += per_frame[:, 0, 1]  # frame −1 is frame 0 held
+            if modulators[k]:
+                grad_arg = (g * env_s[:, k]).mul_(cos_of[k]).mul_(TWO_PI)
+                for j in modulators[k]:
+                    grad_out[j] = grad_arg if grad_out[j] is None else grad_out[j] + grad_arg
+        return grad_env, None, None, None, None
+
+
+def render_fm_frames(f0_samples: Tensor, envelopes: Tensor, patch: Patch | str, max_ol: float, hop: int,
+                     ratios=None, sample_rate: int = SAMPLE_RATE) -> Tensor:
+    """FM audio [B, N] from sample-rate f0 [B, N] (Hz) and frame-rate envelopes [B, T, K], N = T · hop: the
+    samples of ``render_fm(f0, upsample_frames(envelopes, hop), …)``, faster to train (:class:`_FramesFM`)."""
+    patch = get_patch(patch)
+    if envelopes.dim() != 3 or envelopes.shape[2] != patch.n_ops:
+        raise ValueError(f"patch {patch.name!r} has {patch.n_ops} operators, got envelopes {tuple(envelopes.shape)}")
+    if (envelopes.shape[0], envelopes.shape[1] * hop) != tuple(f0_samples.shape):
+        raise ValueError(f"f0 {tuple(f0_samples.shape)} and envelopes {tuple(envelopes.shape)} differ in length")
+    phases, _ = operator_phases(f0_samples, patch.ratios if ratios is None else ratios, sample_rate)
+    return _FramesFM.apply(envelopes, phases, hop, operator_graph(patch), max_ol)
+
+
 def check_f0(f0_hz: Tensor, name: str = "f0"):
     """Reject f0 that the synth cannot play: NaN, infinite, zero or negative."""
     if not torch.isfinite(f0_hz).all():
@@ -332,8 +412,7 @@ class FMSynth(nn.Module):
         envelopes = apply_env_gain(envelopes, env_gain, self.n_ops)
         m = self.oversample
         f0_s = upsample_frames(f0_hz[..., None], self.hop * m, channels_first=True)[:, 0]
-        env_s = upsample_frames(envelopes, self.hop * m, channels_first=True)
-        audio = render_fm(f0_s, env_s, self.patch, self.max_ol, ratios, self.sample_rate * m, channels_first=True)
+        audio = render_fm_frames(f0_s, envelopes, self.patch, self.max_ol, self.hop * m, ratios, self.sample_rate * m)
         return audio if m == 1 else decimate(audio, m, self.decimation_kernel)
 
     def forward(self, f0_hz, z, ratios=None, env_gain=None):
