@@ -30,6 +30,7 @@ import torch
 
 from .atomic import remove_stale_temps, torch_save, write_text
 from .models import build_model
+from .runs import run_config
 
 CHECKPOINT_ROOT = Path(os.environ.get("DDX7_CHECKPOINTS", "checkpoints"))
 RUN_FILES = ("last.pt", "best.pt", "log.csv")  # what a training writes (and --restart deletes)
@@ -114,14 +115,16 @@ def load_model(path, device="cpu"):
 
 
 def is_finished(name: str, profile: str, root=None) -> bool:
-    """A run is finished when ``last.pt`` has reached the configured steps *and* ``best.pt`` is readable.
+    """A run is finished when ``last.pt`` has reached the steps its config asks for *and* ``best.pt`` is readable.
 
     Without the second condition a run whose best.pt was lost (a kill between the two writes of older
     ddx7 versions, a deleted file) would be reported finished and skipped forever; resuming it writes
     best.pt again (see ``Trainer.run``)."""
     d = run_dir(name, profile, root)
     last = readable_checkpoint(d / "last.pt")
-    return bool(last and last.get("finished")) and readable_checkpoint(d / "best.pt") is not None
+    # the steps today's config asks for, not last.pt's "finished" flag: a raised train.steps extends the run
+    steps = run_config(name, profile)["train"]["steps"]
+    return bool(last and last.get("step", 0) >= steps) and readable_checkpoint(d / "best.pt") is not None
 
 
 def log_text(rows: list[dict]) -> str:

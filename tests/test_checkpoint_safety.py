@@ -186,6 +186,32 @@ def test_a_finished_run_that_lost_best_pt_is_resumed_and_gets_one(tmp_path, tiny
     assert main(args) == 0 and "finished, skipped" in capsys.readouterr().out
 
 
+def test_a_finished_run_whose_config_asks_for_more_steps_is_resumed(tmp_path, tiny_data, capsys, monkeypatch):
+    """Raising train.steps (issue 16's longer budget) makes a finished run unfinished: `ddx7 train` resumes it
+    instead of skipping it."""
+    import ddx7.checkpoints
+    import ddx7.cli.train
+    import ddx7.train
+
+    args = ["train", RUN, "--profile", "smoke", "--out", str(tmp_path)]
+    assert main(args) == 0 and is_finished(RUN, "smoke", tmp_path)
+    original = ddx7.checkpoints.run_config
+
+    def longer(name, profile):
+        cfg = original(name, profile)
+        cfg["train"]["steps"] += 2
+        return cfg
+
+    for module in (ddx7.checkpoints, ddx7.cli.train, ddx7.train):
+        if hasattr(module, "run_config"):
+            monkeypatch.setattr(module, "run_config", longer)
+    assert not is_finished(RUN, "smoke", tmp_path)
+    capsys.readouterr()
+    assert main(args) == 0 and "finished, skipped" not in capsys.readouterr().out
+    assert load_checkpoint(run_dir(RUN, "smoke", tmp_path) / "last.pt")["step"] == 6
+    assert is_finished(RUN, "smoke", tmp_path)
+
+
 def test_an_unfinished_run_that_lost_best_pt_writes_it_at_its_next_validation(tmp_path, tiny_data):
     args = ["train", RUN, "--profile", "smoke", "--out", str(tmp_path)]
     assert main([*args, "--max-steps", "2"]) == 0
