@@ -119,6 +119,27 @@ def test_equal_budget_table_claims_equal_time_only_for_a_longer_ddx7_budget(tmp_
     assert list(table["budget"]) == ["equal steps"]
 
 
+def test_equal_budget_table_meets_at_hpns_snapshot_when_both_budgets_grew(tmp_path, monkeypatch):
+    """Issue 16's doubled budgets: HpN 3,600 steps with a snapshot at 1,800, DDX7 18,000 with snapshots at 1,800,
+    4,500 and 9,000. Equal steps: both at 1,800 (HpN's snapshot, not its shipped model); equal CPU time: both
+    shipped models."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "results" / "p"
+    for m in (_metrics("hpn-v", "hpn", "violin", 6.5, 50.0, 2.0, 3600, 1700.0,
+                       snapshots=[(1800, 850.0, 7.0, 60.0, 2.2)]),
+              _metrics("v-6osc", "ddx7", "violin", 6.0, 45.0, 1.5, 18000, 1650.0,
+                       snapshots=[(1800, 150.0, 10.0, 90.0, 3.0), (4500, 380.0, 9.0, 75.0, 2.5),
+                                  (9000, 900.0, 6.8, 54.0, 1.7)])):
+        (root / m["run"]).mkdir(parents=True)
+        (root / m["run"] / "metrics.json").write_text(json.dumps(m))
+    table = report.equal_budget_table("p", {"violin": ("hpn-v", "v-6osc")}).set_index("budget")
+    assert list(table.index) == ["equal steps", "equal CPU time"]
+    assert table.loc["equal steps", "HpN steps"] == table.loc["equal steps", "DDX7 steps"] == 1800
+    assert table.loc["equal steps", "FAD ratio"] == 90.0 / 60.0 and table.loc["equal steps", "HpN CPU s"] == 850.0
+    assert table.loc["equal CPU time", "DDX7 steps"] == 18000 and table.loc["equal CPU time", "HpN steps"] == 3600
+    assert table.loc["equal CPU time", "FAD ratio"] == 45.0 / 50.0
+
+
 def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results" / "p" / "unseen").mkdir(parents=True)

@@ -33,7 +33,7 @@ def plot_curves(curves: pd.DataFrame, split: str = "valid", x: str = "step", ins
 
 def plot_test_curves(snapshots: pd.DataFrame, metric: str = "FAD aisfx", instruments=INSTRUMENTS):
     """One panel per instrument: a test metric of each run (snapshot_table) against its training CPU
-    seconds: DDX7's snapshots and shipped model as a line, HpN's shipped model as a point."""
+    seconds: each run's snapshots and shipped model as a line (HpN: squares)."""
     fig, axes = plt.subplots(1, len(instruments), figsize=(5 * len(instruments), 3.8), squeeze=False)
     for ax, inst in zip(axes[0], instruments):
         for run, d in snapshots[snapshots["instrument"] == inst].groupby("run"):

@@ -308,20 +308,23 @@ def snapshot_table(profile: str, runs) -> pd.DataFrame:
 
 
 def equal_budget_table(profile: str, pairs) -> pd.DataFrame:
-    """Table 1 pairs at equal steps and at equal CPU time: per instrument, HpN's shipped model beside
-    DDX7's snapshot at HpN's step count (equal steps) and DDX7's shipped model (its longer budget, about
-    HpN's CPU time), with DDX7/HpN ratios of FAD (aisfx) and MSS."""
+    """Table 1 pairs at equal steps and at equal CPU time: per instrument, both models at the largest step
+    count where each has a point (a snapshot or the shipped model: equal steps), and both shipped models
+    (DDX7's longer budget, about HpN's CPU time), with DDX7/HpN ratios of FAD (aisfx) and MSS."""
     snaps = snapshot_table(profile, [r for pair in pairs.values() for r in pair])
     rows = []
     for instrument, (hpn_run, ddx7_run) in pairs.items():
-        hpn = snaps[(snaps["run"] == hpn_run) & snaps["point"].str.startswith("best")]
-        ddx7 = snaps[snaps["run"] == ddx7_run]
-        if hpn.empty or ddx7.empty:
+        hpn_points, ddx7 = snaps[snaps["run"] == hpn_run], snaps[snaps["run"] == ddx7_run]
+        if hpn_points.empty or ddx7.empty:
             continue
-        hpn = hpn.iloc[0]
+        hpn_shipped = hpn_points[hpn_points["point"].str.startswith("best")].iloc[0]
         shipped = ddx7[ddx7["point"].str.startswith("best")]
-        for budget, d in (("equal steps", ddx7[ddx7["step"] == hpn["step"]]),
-                          ("equal CPU time", shipped[shipped["step"] > hpn["step"]])):  # DDX7's longer budget
+        common = sorted(set(hpn_points["step"]) & set(ddx7["step"]))
+        budgets = [("equal CPU time", hpn_shipped, shipped[shipped["step"] > hpn_shipped["step"]])]
+        if common:
+            hpn_there = hpn_points[hpn_points["step"] == common[-1]].iloc[0]
+            budgets.insert(0, ("equal steps", hpn_there, ddx7[ddx7["step"] == common[-1]]))
+        for budget, hpn, d in budgets:
             if d.empty:
                 continue
             d = d.iloc[0]
