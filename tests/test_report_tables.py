@@ -4,6 +4,7 @@ built from metrics.json snapshots, on small hand-made results with known answers
 import json
 
 import pandas as pd
+import pytest
 
 from ddx7 import report
 from ddx7.report import findings
@@ -140,6 +141,29 @@ def test_equal_budget_table_meets_at_hpns_snapshot_when_both_budgets_grew(tmp_pa
     assert table.loc["equal CPU time", "FAD ratio"] == 45.0 / 50.0
 
 
+def test_doubling_table_sets_the_former_budgets_snapshot_beside_the_shipped_model(tmp_path, monkeypatch):
+    """A run trained on from 1,800 to 3,600 steps: its 1,800 snapshot and its shipped model, and the convergence
+    verdict of the curve cut at 1,800 (falling 10 % over its last third) beside the whole curve's (flat)."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "results" / "p" / "hpn-v"
+    run_dir.mkdir(parents=True)
+    m = {**_metrics("hpn-v", "hpn", "violin", 6.5, 50.0, 2.0, 3600, 1700.0, snapshots=[(1800, 850.0, 7.0, 60.0, 2.2)]),
+         "config": {"train": {}}}
+    (run_dir / "metrics.json").write_text(json.dumps(m))
+    valid = {600: 10.0, 1200: 9.0, 1800: 8.1, 2400: 7.0, 3000: 6.95, 3600: 6.9}
+    rows = [f"{step},valid,{loss},0.001,{step / 10 if step <= 1800 else 180 + (step - 1800) / 20}"
+            for step, loss in valid.items()]
+    (run_dir / "train_log.csv").write_text("step,split,loss,lr,wall_s\n" + "\n".join(rows) + "\n")
+    table = report.doubling_table("p", {"hpn": 1800})
+    row = table.set_index("run").loc["hpn-v"]
+    assert (row["former steps"], row["steps"]) == (1800, 3600)
+    assert (row["FAD before"], row["FAD now"], row["MSS before"], row["MSS now"]) == (60.0, 50.0, 7.0, 6.5)
+    assert row["FAD change (%)"] == pytest.approx(-100 / 6)
+    assert row["converged before"] == "no (-10.0 % in the last third)" and row["converged now"] == "yes"
+    assert (row["s/step before"], row["s/step after"]) == (0.1, 0.05)
+    assert report.doubling_table("p", {"hpn": 900}).empty  # no snapshot at that budget
+
+
 def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results" / "p" / "unseen").mkdir(parents=True)
@@ -205,3 +229,17 @@ def test_variant_table_pairs_each_run_with_the_grid_or_an_archived_recipe(monkey
     vs_old = loaders.variant_table("new", baseline="old")
     assert list(vs_old["run"]) == ["a"] and vs_old.loc[0, "FAD variant / grid"] == 0.5
     assert vs_old.loc[0, "MSS grid"] == 7.0 and vs_old.loc[0, "haze above input grid (dB)"] == 0.5
+
+
+def test_doubling_finding_counts_converged_runs_and_names_those_that_got_worse():
+    table = pd.DataFrame({"run": ["a", "b", "h"], "model": ["ddx7", "ddx7", "hpn"], "former steps": [9000] * 2 + [1800],
+                          "steps": [18000] * 2 + [3600], "FAD change (%)": [-10.0, 4.0, -6.0],
+                          "converged before": ["no (-3.0 % in the last third)", "yes", "no (-5.5 % in the last third)"],
+                          "converged now": ["yes", "yes", "yes"], "s/step before": [0.11, 0.13, 0.48],
+                          "s/step after": [0.08, 0.09, 0.44]})
+    text = findings.doubling_finding(table)
+    assert "**DDX7**, 2 runs (9,000 → 18,000 steps): converged 1 → **2** of 2; test FAD aisfx -3.0 % (median; -10.0 " \
+           "to +4.0 %); higher for b (+4.0 %); wall time per step 0.120 → 0.085 s" in text
+    assert "**HpN**, 1 run (1,800 → 3,600 steps): converged 0 → **1** of 1" in text
+    assert "wall time" not in text.split("**HpN**")[1]
+    assert "No run" in findings.doubling_finding(pd.DataFrame())

@@ -44,6 +44,29 @@ def convergence_finding(table: pd.DataFrame) -> str:
     return text + "."
 
 
+def doubling_finding(table: pd.DataFrame) -> str:
+    """A doubling_table in words: how many runs converged before and now, and what the longer budget did to FAD."""
+    if table.empty:
+        return "No run has been trained past a former budget yet."
+    parts = []
+    for model, g in table.groupby("model", sort=False):
+        change = g["FAD change (%)"]
+        worse = g[change > 0]
+        text = (f"**{'HpN' if model == 'hpn' else 'DDX7'}**, {len(g)} run{'s' * (len(g) != 1)} "
+                f"({g['former steps'].iloc[0]:,} → {g['steps'].iloc[0]:,} steps): converged "
+                f"{(g['converged before'] == 'yes').sum()} → **{(g['converged now'] == 'yes').sum()}** of {len(g)}; "
+                f"test FAD aisfx {change.median():+.1f} % (median; {change.min():+.1f} to {change.max():+.1f} %)")
+        if len(worse):
+            text += "; higher for " + ", ".join(f"{r} ({c:+.1f} %)" for r, c in zip(worse["run"], worse[
+                "FAD change (%)"]))
+        if model == "ddx7":
+            steps = g[["s/step before", "s/step after"]].median()
+            text += (f"; wall time per step {steps['s/step before']:.3f} → {steps['s/step after']:.3f} s (median; "
+                     "the later steps ran with issue 15's faster step)")
+        parts.append(text + ".")
+    return "\n\n".join(parts)
+
+
 def primary_fad_column(table: pd.DataFrame) -> str | None:
     """The FAD column a finding ranks by in a metrics_table: aisfx when present, else the first FAD."""
     return next((c for c in table.columns if c == "FAD aisfx"), next((c for c in table.columns if c.startswith("FAD")),

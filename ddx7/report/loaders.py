@@ -157,14 +157,18 @@ def training_summary(profile: str) -> pd.DataFrame:
     return out.set_index("run")
 
 
-def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0) -> pd.DataFrame:
+def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0,
+                      until: dict | None = None) -> pd.DataFrame:
     """Did the validation curves flatten? Per run: validation MSS at the start of the last ``tail`` of
     training and at the end, the change between them, and a verdict (``flat`` when it improved by less
-    than ``flat_pct`` %)."""
+    than ``flat_pct`` %). ``until`` ({model kind: step}) cuts each curve there: the verdict a shorter
+    budget had."""
     curves = load_curves(profile)
     rows = []
     for run, d in curves[curves["split"] == "valid"].groupby("run", sort=True):
         d = d.sort_values("step")
+        if until is not None:
+            d = d[d["step"] <= until.get(d["model"].iloc[0], d["step"].max())]
         last = d["step"].max()
         start = d[d["step"] <= last * (1 - tail)]
         if start.empty:
@@ -177,6 +181,38 @@ def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0) 
                      "change over last third (%)": change,
                      "verdict": "flat" if change > -flat_pct else "still improving"})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def _step_times(curves: pd.DataFrame, run: str, step: int) -> dict:
+    """Wall seconds per training step (validation included) up to ``step`` and after it, from the run's log."""
+    d = curves[curves["run"] == run].sort_values("step")
+    upto, after = d[d["step"] <= step], d[d["step"] > step]
+    if upto.empty or after.empty:
+        return {"s/step before": float("nan"), "s/step after": float("nan")}
+    w0, s0 = upto["wall_s"].iloc[-1], upto["step"].iloc[-1]
+    return {"s/step before": w0 / s0, "s/step after": (after["wall_s"].iloc[-1] - w0) / (after["step"].iloc[-1] - s0)}
+
+
+def doubling_table(profile: str, former: dict) -> pd.DataFrame:
+    """What a longer budget did, per run: test MSS and FAD (aisfx) of the snapshot at the former budget
+    (``former``: {model kind: steps}) and of the shipped model, the FAD's change, and whether the validation
+    curve had converged (converged_label) at the former budget and now, and the wall seconds per step before and
+    after the former budget (validation included). Runs without that snapshot are left out."""
+    before, now = convergence_table(profile, until=former), convergence_table(profile)
+    curves = load_curves(profile)
+    rows = []
+    for path in sorted(results_dir(profile).glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        snap = next((s for s in m.get("snapshots", []) if s["step"] == former.get(m["model"])), None)
+        if snap is None or m.get("steps_total", 0) <= snap["step"]:
+            continue
+        fad_before, fad_now = (x.get("fad", {}).get("aisfx", {}).get("fad") for x in (snap, m))
+        rows.append({"run": m["run"], "model": m["model"], "former steps": snap["step"], "steps": m["steps_total"],
+                     "MSS before": snap["mss"], "MSS now": m["mss"], "FAD before": fad_before, "FAD now": fad_now,
+                     "FAD change (%)": 100 * (fad_now - fad_before) / fad_before if fad_before else float("nan"),
+                     "converged before": converged_label(before, m["run"]),
+                     "converged now": converged_label(now, m["run"]), **_step_times(curves, m["run"], snap["step"])})
+    return pd.DataFrame(rows)
 
 
 def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
