@@ -1,5 +1,6 @@
-"""HpN's dense layers at the CPU's fp32 rate: drop-in ``Linear`` and ``GRU`` (same parameters, same
-state_dict keys and the same numbers as ``nn.Linear`` / ``nn.GRU`` up to float32 rounding).
+"""The decoders' layers at the CPU's fp32 rate: HpN's drop-in ``Linear`` and ``GRU`` (same parameters, same
+state_dict keys and the same numbers as ``nn.Linear`` / ``nn.GRU`` up to float32 rounding), and the TCN's
+``causal_conv`` (a dilated causal convolution on [B, T, C] frames with a fused ReLU + dropout epilogue).
 
 Why: on AMD Zen 5 (EPYC family 26), MKL's sgemm, which ``nn.Linear`` and ``nn.GRU`` call, does not
 use AVX-512 and runs at ~100 GFLOP/s on one core, while oneDNN's 1×1 convolution in channels-last
