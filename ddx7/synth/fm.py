@@ -271,7 +271,7 @@ class _FramesFM(torch.autograd.Function):
     functions (the forward below is their loop, ops and order), with a hand-written backward: each operator's
     sine (and, where it is modulated, cosine) is computed once, in the forward, and the envelopes' gradient goes
     back to the frames through one small product per operator (Σ_j g[t·hop + j] · [ramp_j, 1 − ramp_j]) instead
-    of autograd's [B, K, T, hop] broadcast and its stack of K gradients: the synth's backward ~2× faster."""
+    of autograd's [B, K, T, hop] broadcast and its stack of K gradients."""
 
     @staticmethod
     def forward(ctx, envelopes, phases, hop, graph, max_ol):
