@@ -239,7 +239,7 @@ def test_doubling_finding_counts_converged_runs_and_names_those_that_got_worse()
                           "s/step after": [0.08, 0.09, 0.44]})
     text = findings.doubling_finding(table)
     assert "**DDX7**, 2 runs (9,000 → 18,000 steps): converged 1 → **2** of 2; test FAD aisfx -3.0 % (median; -10.0 " \
-           "to +4.0 %); higher for b (+4.0 %); wall time per step 0.120 → 0.085 s (median; fastest run 0.110 → " \
+           "to +4.0 %); higher for b (+4.0 %); wall time per step 0.120 → 0.085 s (median; fastest 0.110 → " \
            "0.080 s" in text
     assert "**HpN**, 1 run (1,800 → 3,600 steps): converged 0 → **1** of 1" in text
     assert "wall time" not in text.split("**HpN**")[1]

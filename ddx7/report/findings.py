@@ -62,7 +62,7 @@ def doubling_finding(table: pd.DataFrame) -> str:
         if model == "ddx7":
             med, low = g[["s/step before", "s/step after"]].median(), g[["s/step before", "s/step after"]].min()
             text += (f"; wall time per step {med['s/step before']:.3f} → {med['s/step after']:.3f} s (median; fastest "
-                     f"run {low['s/step before']:.3f} → {low['s/step after']:.3f} s; the later steps with issue 15's "
+                     f"{low['s/step before']:.3f} → {low['s/step after']:.3f} s; the later steps with issue 15's "
                      "faster step, two runs at a time and at times a third process on the two cores)")
         parts.append(text + ".")
     return "\n\n".join(parts)
