@@ -177,7 +177,8 @@ def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0,
         best = d["loss"].min()
         change = 100 * (b - a) / a
         rows.append({"run": run, "model": d["model"].iloc[0], "steps": int(last),
-                     f"valid MSS @ {int(start['step'].iloc[-1])}": a, "valid MSS at end": b, "best": best,
+                     "last third from step": int(start["step"].iloc[-1]), "valid MSS there": a, "valid MSS at end": b,
+                     "best": best,
                      "change over last third (%)": change,
                      "verdict": "flat" if change > -flat_pct else "still improving"})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
