@@ -53,10 +53,10 @@ class InputScaling(nn.Module):
 _BIT_SHIFTS = torch.arange(8, dtype=torch.uint8)
 
 
-def _random_words(n: int) -> torch.Tensor:
+def _random_words(n: int, device=None) -> torch.Tensor:
     """n uniformly random 32-bit words (int32). randint's upper bound is exclusive: the word 2^31 − 1 is never
     drawn (1 in 2^32, negligible)."""
-    return torch.randint(-2 ** 31, 2 ** 31 - 1, (n,), dtype=torch.int32)
+    return torch.randint(-2 ** 31, 2 ** 31 - 1, (n,), dtype=torch.int32, device=device)
 
 
 class Dropout(nn.Module):
@@ -79,7 +79,7 @@ class Dropout(nn.Module):
         """The kept elements' factor: 256 / (256 − round(256 p)), the inverse of their keep probability."""
         return 256 / (256 - self.drop_bytes)
 
-    def keep_mask(self, shape) -> torch.Tensor | None:
+    def keep_mask(self, shape, device=None) -> torch.Tensor | None:
         """A fresh mask, uint8 ``shape``, 1 where kept (× uint8 is ~10× faster than × bool or masked_fill_ on
         Zen 5); None in eval mode or at p = 0. At p = 1/2 every random bit makes an element (bit j of byte i
         → element j · n/8 + i), ~10× faster than a byte each."""
@@ -88,13 +88,15 @@ class Dropout(nn.Module):
         n = math.prod(shape)
         if self.drop_bytes == 128:
             per_bit = -(-n // 8)
-            words = _random_words(-(-per_bit // 4))
-            bits = (words.view(torch.uint8)[:per_bit].unsqueeze(0) >> _BIT_SHIFTS.unsqueeze(1)) & 1  # [8, n/8]
+            words = _random_words(-(-per_bit // 4), device)
+            shifts = _BIT_SHIFTS.to(words.device).unsqueeze(1)
+            bits = (words.view(torch.uint8)[:per_bit].unsqueeze(0) >> shifts) & 1  # [8, n/8]
             return bits.view(-1)[:n].view(shape)
-        return (_random_words((n + 3) // 4).view(torch.uint8)[:n].view(shape) >= self.drop_bytes).view(torch.uint8)
+        bytes_ = _random_words((n + 3) // 4, device).view(torch.uint8)[:n].view(shape)
+        return (bytes_ >= self.drop_bytes).view(torch.uint8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        keep = self.keep_mask(x.shape)
+        keep = self.keep_mask(x.shape, x.device)
         return x if keep is None else x * keep * self.scale
 
 
@@ -110,7 +112,7 @@ class CausalConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor, relu: bool = False, dropout: Dropout | None = None) -> torch.Tensor:
         """The convolution, then (``relu``) a ReLU and ``dropout``, fused into one autograd node."""
-        keep = None if dropout is None else dropout.keep_mask((*x.shape[:2], self.conv.out_channels))
+        keep = None if dropout is None else dropout.keep_mask((*x.shape[:2], self.conv.out_channels), x.device)
         scale = 1.0 if keep is None else dropout.scale
         return causal_conv(x, self.conv.weight, self.conv.bias, self.dilation, relu, keep, scale)
 
