@@ -150,8 +150,13 @@ def write_checkpoint(out_dir, state: dict, best: bool = False, snapshot: bool = 
     if best:
         torch_save({k: state[k] for k in BEST_KEYS}, out_dir / "best.pt")
     if snapshot:
-        torch_save({k: state[k] for k in SNAPSHOT_KEYS}, snapshot_path(out_dir, state["step"]))
+        write_snapshot(out_dir, state)
     torch_save(state, out_dir / "last.pt")
+
+
+def write_snapshot(out_dir, state: dict):
+    """The weights of ``state``'s step as ``step-NNNNNN.pt`` (SNAPSHOT_KEYS of a training state)."""
+    torch_save({k: state[k] for k in SNAPSHOT_KEYS}, snapshot_path(out_dir, state["step"]))
 
 
 def remove_stale_run_temps(out_dir) -> list[Path]:

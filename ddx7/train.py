@@ -27,10 +27,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import HOP
-from .atomic import torch_save
 from .checkpoints import (
     RUN_FILES,
-    SNAPSHOT_KEYS,
     ctrl_c_requests,
     load_checkpoint,
     readable_checkpoint,
@@ -40,6 +38,7 @@ from .checkpoints import (
     snapshot_path,
     snapshot_paths,
     write_checkpoint,
+    write_snapshot,
 )
 from .data import load_manifest, load_split
 from .eval.evaluate import evaluate_run
@@ -232,8 +231,7 @@ class Trainer:
         # a run extended past its old end (train.steps raised, snapshot_steps holding the old end) gets the
         # snapshot of that end from the checkpoint it resumes (one process: under torchrun it is skipped)
         if self.world == 1 and self.step in self.snapshot_steps and not snapshot_path(self.out_dir, self.step).exists():
-            state = self.state()
-            torch_save({k: state[k] for k in SNAPSHOT_KEYS}, snapshot_path(self.out_dir, self.step))
+            write_snapshot(self.out_dir, self.state())
         return True
 
     def checkpoint(self, best: bool = False):

@@ -158,12 +158,12 @@ def training_summary(profile: str) -> pd.DataFrame:
 
 
 def convergence_table(profile: str, tail: float = 1 / 3, flat_pct: float = 2.0,
-                      until: dict | None = None) -> pd.DataFrame:
+                      until: dict | None = None, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Did the validation curves flatten? Per run: validation MSS at the start of the last ``tail`` of
     training and at the end, the change between them, and a verdict (``flat`` when it improved by less
     than ``flat_pct`` %). ``until`` ({model kind: step}) cuts each curve there: the verdict a shorter
-    budget had."""
-    curves = load_curves(profile)
+    budget had. ``curves``: load_curves(profile), when the caller has it already."""
+    curves = load_curves(profile) if curves is None else curves
     rows = []
     for run, d in curves[curves["split"] == "valid"].groupby("run", sort=True):
         d = d.sort_values("step")
@@ -199,8 +199,8 @@ def doubling_table(profile: str, former: dict) -> pd.DataFrame:
     (``former``: {model kind: steps}) and of the shipped model, the FAD's change, and whether the validation
     curve had converged (converged_label) at the former budget and now, and the wall seconds per step before and
     after the former budget (validation included). Runs without that snapshot are left out."""
-    before, now = convergence_table(profile, until=former), convergence_table(profile)
     curves = load_curves(profile)
+    before, now = convergence_table(profile, until=former, curves=curves), convergence_table(profile, curves=curves)
     rows = []
     for path in sorted(results_dir(profile).glob("*/metrics.json")):
         m = json.loads(path.read_text())
