@@ -73,34 +73,44 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
     """L(prediction, target) over all scales, each [B, N]; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, prediction, target, windows, hops, log_weight, eps):
+    def forward(ctx, prediction, target, windows, hops, log_weight, eps, block):
         needs_grad = ctx.needs_input_grad[:2]
         loss, ctx.spec_grads = prediction.new_zeros(()), []
         # reflect-pad each signal once, for the largest FFT; the smaller ones take its middle
         pad = max(w.shape[0] for w in windows) // 2
         padded = [_reflect_pad(audio, pad) for audio in (prediction, target)]
+        batch, n = prediction.shape
+        complex_dtype = torch.complex128 if prediction.dtype == torch.float64 else torch.complex64
         for window, hop in zip(windows, hops):
-            spec_p, spec_t = (torch.fft.rfft(_frames(x, pad, window, hop)) for x in padded)  # [B, frames, bins]
-            mag_p, mag_t = _magnitude(spec_p), _magnitude(spec_t)
-            if not needs_grad[1]:
-                del spec_t
-            diff = mag_p - mag_t
-            sign = diff.sign() if any(needs_grad) else None
-            count = diff.numel()
-            # sum() not vector_norm(·, 1): the latter sums naively (0.5 % off in float32 at these sizes)
-            linear = diff.abs_().sum()
-            # the log term as log((|X| + ε) / (|Y| + ε)): one log, not two (and closer to exact)
-            log_ratio = torch.add(mag_p, eps, out=diff).div_(mag_t + eps).log_()
-            loss += (linear + log_weight * log_ratio.abs_().sum()) / count
-            del diff, log_ratio
-            if not any(needs_grad):
-                continue
-            # sign(log ratio) = sign(|X| − |Y|): the log is increasing
-            ctx.spec_grads.append([
-                _spectrum_gradient(spec, mag, sign, log_weight, eps, side) if need else None
-                for spec, mag, side, need in ((spec_p, mag_p, 1.0, needs_grad[0]),
-                                              (spec_t if needs_grad[1] else None, mag_t, -1.0, needs_grad[1]))])
-        ctx.windows, ctx.hops, ctx.n = windows, hops, prediction.shape[-1]
+            n_fft = window.shape[0]
+            n_frames, bins = (n + 2 * (n_fft // 2) - n_fft) // hop + 1, n_fft // 2 + 1
+            # the spectra of which a gradient is kept, written block by block by the FFT
+            spectra = [torch.empty(batch, n_frames, bins, dtype=complex_dtype) if need else None for need in needs_grad]
+            total = 0.0
+            # a block of rows at a time, so that the ~20 elementwise passes below run on cache-resident spectra
+            # (all at once, each pass streams the whole scale through memory)
+            rows = max(1, block // (n_frames * bins))
+            for r0 in range(0, batch, rows):
+                r1 = min(batch, r0 + rows)
+                spec_p, spec_t = (torch.fft.rfft(_frames(x[r0:r1], pad, window, hop),
+                                                 out=None if spec is None else spec[r0:r1])
+                                  for x, spec in zip(padded, spectra))  # [rows, frames, bins]
+                mag_p, mag_t = _magnitude(spec_p), _magnitude(spec_t)
+                diff = mag_p - mag_t
+                sign = diff.sign() if any(needs_grad) else None
+                # sum() not vector_norm(·, 1): the latter sums naively (0.5 % off in float32 at these sizes)
+                linear = diff.abs_().sum()
+                # the log term as log((|X| + ε) / (|Y| + ε)): one log, not two (and closer to exact)
+                log_ratio = torch.add(mag_p, eps, out=diff).div_(mag_t + eps).log_()
+                total = total + linear + log_weight * log_ratio.abs_().sum()
+                del diff, log_ratio
+                # sign(log ratio) = sign(|X| − |Y|): the log is increasing; the gradients overwrite the spectra
+                for spec, mag, side, need in zip((spec_p, spec_t), (mag_p, mag_t), (1.0, -1.0), needs_grad):
+                    if need:
+                        _spectrum_gradient(spec, mag, sign, log_weight, eps, side)
+            loss += total / (batch * n_frames * bins)
+            ctx.spec_grads.append(spectra)
+        ctx.windows, ctx.hops, ctx.n, ctx.block = windows, hops, n, block
         return loss
 
     @staticmethod
@@ -116,18 +126,25 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
                 # as a doubling of the others (0, and n/2 for even n: a few columns), the rest in the window
                 spec_grad[..., 0] *= 2
                 spec_grad[..., (n_fft + 1) // 2:] *= 2
-                count = spec_grad.numel()
-                frames = torch.fft.irfft(spec_grad, n=n_fft, norm="forward")
-                g = _frames_backward(frames, window * (grad_loss / (2 * count)), hop, ctx.n)
-                grads[i] = g if grads[i] is None else grads[i].add_(g)
+                batch, n_frames, bins = spec_grad.shape
+                scaled_window = window * (grad_loss / (2 * spec_grad.numel()))
+                if grads[i] is None:
+                    grads[i] = spec_grad.real.new_zeros(batch, ctx.n)
+                rows = max(1, ctx.block // (n_frames * bins))  # cache-resident blocks, as in forward
+                for r0 in range(0, batch, rows):
+                    frames = torch.fft.irfft(spec_grad[r0:r0 + rows], n=n_fft, norm="forward")
+                    grads[i][r0:r0 + rows] += _frames_backward(frames, scaled_window, hop, ctx.n)
         ctx.spec_grads = None
-        return tuple(grads) + (None,) * 4
+        return tuple(grads) + (None,) * 5
 
 
 class MultiScaleSpectralLoss(nn.Module):
     def __init__(self, fft_sizes=(2048, 1024, 512, 256, 128, 64), overlap: float = 0.75, log_weight: float = 1.0,
-                 eps: float = 1e-7):
+                 eps: float = 1e-7, block: int = 1 << 17):
+        """``block``: how many spectrum bins (of batch rows × frames × bins) are worked on at a time; 2¹⁷ complex64
+        bins (1 MiB) stay in a core's L2 cache on our machines. It changes the speed, not the numbers."""
         super().__init__()
+        self.block = block
         self.fft_sizes = tuple(fft_sizes)
         self.overlap = overlap
         self.log_weight = log_weight
@@ -153,4 +170,4 @@ class MultiScaleSpectralLoss(nn.Module):
         hops = tuple(self.hop(n) for n in self.fft_sizes)
         flat = (-1, prediction.shape[-1])
         return _MultiScaleSpectralDistance.apply(prediction.reshape(flat), target.reshape(flat), windows, hops,
-                                                 self.log_weight, self.eps)
+                                                 self.log_weight, self.eps, self.block)

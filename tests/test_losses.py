@@ -33,16 +33,18 @@ def assert_same_numbers(got, want):
         assert (grad - ref).abs().max() <= 1e-4 * ref.abs().max()
 
 
-@pytest.mark.parametrize("shape, fft_sizes, overlap", [
-    ((3, 8000), (2048, 1024, 512, 256, 128, 64), 0.75),
-    ((2, 4000), (512, 64), 0.75),
-    ((4001,), (256, 100), 0.7),  # 1-D input; hops 76 and 30 do not divide the FFT size
+@pytest.mark.parametrize("shape, fft_sizes, overlap, block", [
+    ((3, 8000), (2048, 1024, 512, 256, 128, 64), 0.75, 1 << 17),
+    ((5, 8000), (2048, 1024, 512, 256, 128, 64), 0.75, 1),  # one row per block
+    ((5, 3000), (512, 64), 0.75, 2 * 24 * 257),  # blocks of 2 rows at 512 (24 frames), a last one of 1
+    ((2, 4000), (512, 64), 0.75, 1 << 17),
+    ((4001,), (256, 100), 0.7, 1 << 17),  # 1-D input; hops 76 and 30 do not divide the FFT size
 ])
-def test_loss_and_gradients_match_the_plain_formula(shape, fft_sizes, overlap):
+def test_loss_and_gradients_match_the_plain_formula(shape, fft_sizes, overlap, block):
     torch.manual_seed(0)
     prediction, target = 0.3 * torch.randn(shape), 0.3 * torch.randn(shape)
     prediction[..., 1000:1600] = 0.0  # exact silence: |X| = 0 bins
-    got = loss_and_grads(MultiScaleSpectralLoss(fft_sizes, overlap), prediction, target)
+    got = loss_and_grads(MultiScaleSpectralLoss(fft_sizes, overlap, block=block), prediction, target)
     assert_same_numbers(got, loss_and_grads(lambda p, t: reference_loss(p, t, fft_sizes, overlap), prediction, target))
 
 

@@ -20,7 +20,7 @@ from ddx7.synth import (
     parse_imax,
     upsample_frames,
 )
-from ddx7.synth.fm import RunningPhase, render_fm
+from ddx7.synth.fm import RunningPhase, render_fm, wrap_phase
 from ddx7.synth.harmonic import harmonic_amplitudes, harmonic_bank, harmonic_frames, render_harmonics, render_hpn
 
 
@@ -141,6 +141,17 @@ def test_phase_accumulation_continues_across_blocks():
     diff = torch.remainder(joined - whole + math.pi, 2 * math.pi) - math.pi
     assert diff.abs().max() < 1e-5
     assert (whole >= 0).all() and (whole < 2 * math.pi + 1e-6).all()
+
+
+def test_wrapped_phase_is_the_remainder_mod_two_pi_bit_for_bit():
+    """wrap_phase takes fmod for speed: on non-negative phases it must be torch.remainder exactly."""
+    omega = torch.cumsum(2 * math.pi * (50 + 1500 * torch.rand(2, 64000, dtype=torch.float64)) / SAMPLE_RATE, 1)
+    ratios = torch.tensor([0.5, 1.0, 3.2, 14.0], dtype=torch.float64)
+    offset = 2 * math.pi * torch.rand(2, 1, 4, dtype=torch.float64)
+    two_pi = torch.tensor(2 * math.pi, dtype=torch.float64)
+    phase = wrap_phase(omega[..., None], ratios, two_pi, offset)
+    assert torch.equal(phase, torch.remainder(omega[..., None] * ratios + offset, two_pi))
+    assert (phase >= 0).all() and (phase < two_pi).all()
 
 
 def test_running_phase_continues_the_offline_phase_bit_for_bit():

@@ -95,11 +95,15 @@ def phase_sum(f0_samples: Tensor, omega_scale: Tensor, running: Tensor | None = 
 
 def wrap_phase(omega: Tensor, ratios: Tensor, two_pi: Tensor, offset: Tensor | None = None) -> Tensor:
     """Operator phases (r · ω + offset) mod 2π in [0, 2π), float64 (``two_pi`` too); the shapes
-    broadcast, e.g. ω [B, N, 1], ratios [K] or [B, 1, K], offset [B, 1, K] → [B, N, K]."""
+    broadcast, e.g. ω [B, N, 1], ratios [K] or [B, 1, K], offset [B, 1, K] → [B, N, K].
+
+    ``fmod``, not ``remainder``: for the non-negative phases of positive f0 and ratios (what check_f0 and
+    check_ratios let through) the two are equal bit for bit, and fmod is ~2× faster on CPU (a negative
+    phase would come out in (−2π, 0], which sin and cos take alike)."""
     phase = omega * ratios
     if offset is not None:
         phase = phase + offset
-    return torch.remainder(phase, two_pi)
+    return torch.fmod(phase, two_pi)
 
 
 def operator_phases(f0_samples: Tensor, ratios, sample_rate: int = SAMPLE_RATE,
