@@ -80,21 +80,20 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
         pad = max(w.shape[0] for w in windows) // 2
         padded = [_reflect_pad(audio, pad) for audio in (prediction, target)]
         batch, n = prediction.shape
-        complex_dtype = torch.complex128 if prediction.dtype == torch.float64 else torch.complex64
         for window, hop in zip(windows, hops):
             n_fft = window.shape[0]
             n_frames, bins = (n + 2 * (n_fft // 2) - n_fft) // hop + 1, n_fft // 2 + 1
-            # the spectra of which a gradient is kept, written block by block by the FFT
-            spectra = [torch.empty(batch, n_frames, bins, dtype=complex_dtype) if need else None for need in needs_grad]
+            # per signal that needs a gradient, its spectrum's blocks, which become the gradient's (kept as
+            # blocks: an FFT into a slice of one tensor, out=, costs a copy)
+            spectra = [[] if need else None for need in needs_grad]
             total = 0.0
             # a block of rows at a time, so that the ~20 elementwise passes below run on cache-resident spectra
             # (all at once, each pass streams the whole scale through memory)
             rows = max(1, block // (n_frames * bins))
             for r0 in range(0, batch, rows):
                 r1 = min(batch, r0 + rows)
-                spec_p, spec_t = (torch.fft.rfft(_frames(x[r0:r1], pad, window, hop),
-                                                 out=None if spec is None else spec[r0:r1])
-                                  for x, spec in zip(padded, spectra))  # [rows, frames, bins]
+                # [rows, frames, bins]
+                spec_p, spec_t = (torch.fft.rfft(_frames(x[r0:r1], pad, window, hop)) for x in padded)
                 mag_p, mag_t = _magnitude(spec_p), _magnitude(spec_t)
                 diff = mag_p - mag_t
                 sign = diff.sign() if any(needs_grad) else None
@@ -105,12 +104,12 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
                 total = total + linear + log_weight * log_ratio.abs_().sum()
                 del diff, log_ratio
                 # sign(log ratio) = sign(|X| − |Y|): the log is increasing; the gradients overwrite the spectra
-                for spec, mag, side, need in zip((spec_p, spec_t), (mag_p, mag_t), (1.0, -1.0), needs_grad):
-                    if need:
-                        _spectrum_gradient(spec, mag, sign, log_weight, eps, side)
+                for spec, mag, side, blocks in zip((spec_p, spec_t), (mag_p, mag_t), (1.0, -1.0), spectra):
+                    if blocks is not None:
+                        blocks.append(_spectrum_gradient(spec, mag, sign, log_weight, eps, side))
             loss += total / (batch * n_frames * bins)
             ctx.spec_grads.append(spectra)
-        ctx.windows, ctx.hops, ctx.n, ctx.block = windows, hops, n, block
+        ctx.windows, ctx.hops, ctx.n_rows, ctx.n = windows, hops, batch, n
         return loss
 
     @staticmethod
@@ -118,22 +117,24 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
     def backward(ctx, grad_loss):
         grads = [None, None]
         for window, hop, spec_grads in zip(ctx.windows, ctx.hops, ctx.spec_grads):
-            for i, spec_grad in enumerate(spec_grads):
-                if spec_grad is None:
+            for i, blocks in enumerate(spec_grads):
+                if blocks is None:
                     continue
                 n_fft = window.shape[0]
-                # 1/count per bin, halved for the bins that stand for two (±k) in the inverse real FFT: the halving
-                # as a doubling of the others (0, and n/2 for even n: a few columns), the rest in the window
-                spec_grad[..., 0] *= 2
-                spec_grad[..., (n_fft + 1) // 2:] *= 2
-                batch, n_frames, bins = spec_grad.shape
-                scaled_window = window * (grad_loss / (2 * spec_grad.numel()))
+                count = sum(b.numel() for b in blocks)
+                scaled_window = window * (grad_loss / (2 * count))
                 if grads[i] is None:
-                    grads[i] = spec_grad.real.new_zeros(batch, ctx.n)
-                rows = max(1, ctx.block // (n_frames * bins))  # cache-resident blocks, as in forward
-                for r0 in range(0, batch, rows):
-                    frames = torch.fft.irfft(spec_grad[r0:r0 + rows], n=n_fft, norm="forward")
-                    grads[i][r0:r0 + rows] += _frames_backward(frames, scaled_window, hop, ctx.n)
+                    grads[i] = blocks[0].real.new_zeros(ctx.n_rows, ctx.n)
+                r0 = 0
+                for spec_grad in blocks:
+                    # 1/count per bin, halved for the bins that stand for two (±k) in the inverse real FFT: the
+                    # halving as a doubling of the others (0, and n/2 for even n: a few columns), the rest in the window
+                    spec_grad[..., 0] *= 2
+                    spec_grad[..., (n_fft + 1) // 2:] *= 2
+                    frames = torch.fft.irfft(spec_grad, n=n_fft, norm="forward")
+                    r1 = r0 + spec_grad.shape[0]
+                    grads[i][r0:r1] += _frames_backward(frames, scaled_window, hop, ctx.n)
+                    r0 = r1
         ctx.spec_grads = None
         return tuple(grads) + (None,) * 5
 

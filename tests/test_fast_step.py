@@ -9,7 +9,7 @@ from test_losses import reference_loss
 
 from ddx7 import HOP
 from ddx7.models import DDX7
-from ddx7.models.layers import causal_conv
+from ddx7.models.layers import causal_conv, shifted_weight_grad
 from ddx7.synth.fm import FMSynth, render_fm, upsample_frames
 from ddx7.synth.oversample import decimate
 from ddx7.synth.patches import PATCHES
@@ -45,14 +45,15 @@ def reference_fm(synth, f0_hz, envelopes):
 
 @pytest.mark.parametrize("shape, dilation", [((2, 50, 5, 7, 3), 1), ((3, 40, 8, 6, 3), 4), ((2, 20, 4, 3, 3), 16),
                                              ((4, 300, 128, 128, 3), 8), ((1, 10, 2, 5, 1), 1)])
-@pytest.mark.parametrize("epilogue", ["none", "relu", "relu+dropout"])
+@pytest.mark.parametrize("epilogue", ["none", "relu", "relu+dropout", "relu+dropout 0.3"])
 def test_causal_conv_equals_conv1d(shape, dilation, epilogue):
     torch.manual_seed(0)
     b, t, c_in, c_out, kernel = shape
     x = torch.randn(b, t, c_in, requires_grad=True)
     w, bias = torch.randn(c_out, c_in, kernel, requires_grad=True), torch.randn(c_out, requires_grad=True)
-    keep = (torch.rand(b, t, c_out) < 0.5).to(torch.uint8) if epilogue == "relu+dropout" else None
-    scale = 2.0 if keep is not None else 1.0
+    p = {"relu+dropout": 0.5, "relu+dropout 0.3": 0.3}.get(epilogue)
+    keep = (torch.rand(b, t, c_out) >= p).to(torch.uint8) if p else None
+    scale = 1 / (1 - p) if p else 1.0  # ½ → 2 (exact in float32), 0.3 → 1/0.7 (not)
     want = F.conv1d(F.pad(x.mT, ((kernel - 1) * dilation, 0)), w, bias, dilation=dilation).mT
     if epilogue != "none":
         want = torch.relu(want)
@@ -63,6 +64,16 @@ def test_causal_conv_equals_conv1d(shape, dilation, epilogue):
     grad = torch.randn_like(want)
     for a, r in zip(torch.autograd.grad(got, [x, w, bias], grad), torch.autograd.grad(want, [x, w, bias], grad)):
         assert rel(a, r) < 1e-5
+
+
+@pytest.mark.parametrize("b, t, shift", [(3, 40, 1), (3, 40, 7), (5, 13, 12), (2, 300, 16), (4, 1000, 32),
+                                         (1, 50, 3), (2, 10, 10), (2, 10, 25)])
+def test_shifted_weight_grad_equals_the_padded_product(b, t, shift):
+    torch.manual_seed(0)
+    g, x = torch.randn(b, t, 6, dtype=torch.float64), torch.randn(b, t, 5, dtype=torch.float64)
+    shifted = F.pad(x[:, :max(t - shift, 0)], (0, 0, min(shift, t), 0))  # x[b, t − shift], 0 before t = shift
+    want = torch.einsum("bto,bti->oi", g, shifted)
+    assert torch.allclose(shifted_weight_grad(g, x, shift), want, rtol=1e-12, atol=1e-12)
 
 
 def test_causal_conv_rejects_bad_shapes_and_dropout_without_relu():
