@@ -267,8 +267,9 @@ def causal_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
     Why: oneDNN runs a channels-last convolution at ~230 GFLOP/s on Zen 5, ~2× ``conv1d`` on [B, C, T] at dilation 1,
     and the hand-written backward (the input's gradient as one more forward convolution, the weight's as one
-    product per tap) is ~1.4× faster than ``convolution_backward``; the epilogue runs in place on the fresh output
-    and keeps one tensor for the backward instead of three."""
+    product per tap) is ~1.4× faster than ``convolution_backward``; the ReLU writes a contiguous output (the next
+    layer reads it without a copy), dropout's scale is folded into W and b, its mask multiplies in place, and one
+    tensor is kept for the backward instead of three."""
     if x.dim() != 3 or weight.dim() != 3 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"causal_conv expects x [batch, frames, {weight.shape[1]}] and weight "
                          f"[C_out, C_in, kernel], got {list(x.shape)} and {list(weight.shape)}")
