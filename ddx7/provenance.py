@@ -9,24 +9,35 @@ import subprocess
 from pathlib import Path
 
 
+def _cpuinfo() -> dict:
+    """The first processor's fields of /proc/cpuinfo; {} where there is none (not Linux)."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break  # the first processor is enough
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
 def cpu_model() -> str:
     """The CPU's model name; where a hypervisor hides the model number ("AMD EPYC"), with its family and
     model numbers ("AMD EPYC (family 26, model 2)": family 26 is Zen 5), which tell machines apart."""
-    try:
-        fields = {}
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-            if not line.strip():
-                break  # the first processor is enough
-        name = fields.get("model name")
-        if name:
-            if not any(ch.isdigit() for ch in name) and "cpu family" in fields:
-                name += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
-            return name
-    except OSError:
-        pass
+    fields = _cpuinfo()
+    name = fields.get("model name")
+    if name:
+        if not any(ch.isdigit() for ch in name) and "cpu family" in fields:
+            name += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
+        return name
     return platform.processor() or platform.machine()
+
+
+def cpu_vendor() -> str:
+    """"GenuineIntel", "AuthenticAMD", … from /proc/cpuinfo; "" where it does not say."""
+    return _cpuinfo().get("vendor_id", "")
 
 
 def git_commit() -> str | None:

@@ -139,6 +139,9 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 class Trainer:
     def __init__(self, cfg: dict, dataset: Dataset, out_dir: Path, device=None, threads: int | None = None,
                  progress: bool = True):
@@ -161,6 +164,11 @@ class Trainer:
         self.loss_fn = MultiScaleSpectralLoss(cfg["loss"]["fft_sizes"], cfg["loss"]["overlap"],
                                               eps=cfg["loss"].get("eps", 1e-7)).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc["lr"])
+        # train.precision (absent: fp32): "bf16" runs the decoder's forward and backward under bf16 autocast
+        # (an option, never the default; the synth, reverb, loss, weights and validation stay float32).
+        self.precision = self.tc.get("precision", "fp32")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         self.sched = lr_schedule(self.opt, self.tc)
         self.gen = torch.Generator().manual_seed(cfg["seed"] + 1000 * self.rank)
         self.step = 0
@@ -265,7 +273,9 @@ class Trainer:
     def train_step(self) -> float:
         f0, ld, audio = (x.to(self.device) for x in
                          sample_batch(self.data.train, self.tc["batch_size"], self.tc["excerpt_frames"], self.gen))
-        loss = self.loss_fn(self.net(f0, ld), audio)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            prediction = self.net(f0, ld)
+        loss = self.loss_fn(prediction, audio)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc["grad_clip"])

@@ -31,6 +31,8 @@ def add_parser(sub):
     p.add_argument("--seconds", type=float, default=4.0, help="excerpt length")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--bf16", action="store_true",
+                   help="our decoder under bf16 autocast (train.precision: bf16; the straightforward step stays fp32)")
     p.add_argument("--out", metavar="FILE.json", help="also write the table, rates and provenance to this file")
     p.set_defaults(func=cmd_train)
 
@@ -53,7 +55,7 @@ def cmd_train(args):
     if args.out and not args.out.endswith(".json"):
         raise CLIError(f"--out {args.out}: give a .json file name")
     bench = run_train_bench(args.model, args.batch, args.seconds, args.run, args.threads, args.repeats,
-                            profile=args.profile)
+                            profile=args.profile, bf16=args.bf16)
     print(format_train_bench(bench))
     if args.out:
         write_json(args.out, bench_record(bench))

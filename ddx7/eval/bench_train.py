@@ -63,6 +63,7 @@ class TrainingStep:
     reverb: Callable | None
     loss: Callable
     flop_module: nn.Module  # whose Conv1d / Linear / GRU layers make the decoder's FLOPs
+    bf16: bool = False  # the decoder under torch.autocast(bfloat16) (the models keep synth and reverb float32)
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self):
@@ -78,7 +79,8 @@ class TrainingStep:
             times[part] = now - t0
             t0 = now
 
-        controls = self.decoder(f0_hz, loudness_db)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            controls = self.decoder(f0_hz, loudness_db)
         tick("decoder")
         audio = self.synth(f0_hz, controls)
         tick("synth")
@@ -97,7 +99,8 @@ class TrainingStep:
     def run_decoder(self, f0_hz, loudness_db) -> float:
         """Seconds for the decoder's forward + backward alone (gradients discarded)."""
         t0 = time.perf_counter()
-        controls = self.decoder(f0_hz, loudness_db)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            controls = self.decoder(f0_hz, loudness_db)
         outputs = controls.values() if isinstance(controls, dict) else [controls]
         sum(x.sum() for x in outputs if x.requires_grad).backward()
         seconds = time.perf_counter() - t0
@@ -105,14 +108,15 @@ class TrainingStep:
         return seconds
 
 
-def our_step(config: dict, fft_sizes=DEFAULT_FFT_SIZES) -> TrainingStep:
-    """The package's step: ``build_model(config)``'s sub-steps and MultiScaleSpectralLoss."""
+def our_step(config: dict, fft_sizes=DEFAULT_FFT_SIZES, bf16: bool = False) -> TrainingStep:
+    """The package's step: ``build_model(config)``'s sub-steps and MultiScaleSpectralLoss; ``bf16``: the
+    decoder under bf16 autocast (``train.precision: bf16``)."""
     model = build_model(config).train()
     loss = MultiScaleSpectralLoss(fft_sizes)
     if isinstance(model, DDX7):
         return TrainingStep("ours", model, model.get_controls, lambda f0, c: model.synth.get_signal(f0, c["envelopes"]),
-                            model.reverb, loss, model.decoder)
-    return TrainingStep("ours", model, model.get_controls, _hpn_synth(model), model.reverb, loss, model)
+                            model.reverb, loss, model.decoder, bf16)
+    return TrainingStep("ours", model, model.get_controls, _hpn_synth(model), model.reverb, loss, model, bf16)
 
 
 def straightforward_step(config: dict, fft_sizes=DEFAULT_FFT_SIZES) -> TrainingStep:
@@ -214,15 +218,16 @@ class TrainBench:
 
 def run_train_bench(model: str = "ddx7", batch: int = 16, seconds: float = 4.0, run: str | None = None,
                     threads: int = 1, repeats: int = 5, warmup: int = 1, matmul_size: int = 2048,
-                    seed: int = 0, profile: str = "paper") -> TrainBench:
-    """Time our training step and the straightforward one side by side (see the module doc)."""
+                    seed: int = 0, profile: str = "paper", bf16: bool = False) -> TrainBench:
+    """Time our training step and the straightforward one side by side (see the module doc); ``bf16``: ours
+    with its decoder under bf16 autocast, the straightforward one float32 as always."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         config, fft_sizes, description = resolve_config(model, run, profile)
         frames = max(1, int(seconds * FRAME_RATE + 0.5))
         torch.manual_seed(seed)
-        steps = [our_step(config, fft_sizes), straightforward_step(config, fft_sizes)]
+        steps = [our_step(config, fft_sizes, bf16), straightforward_step(config, fft_sizes)]
         f0, loudness, target = bench_inputs(batch, frames, seed)
         times = {s.label: [] for s in steps}
         decoder_times = {s.label: [] for s in steps}
@@ -255,7 +260,8 @@ def run_train_bench(model: str = "ddx7", batch: int = 16, seconds: float = 4.0, 
                           "decoder fwd+bwd at that rate, ms": 3 * flops / best / 1e6}
     info = {"cpu": cpu_model(), "torch": torch.__version__, "threads": threads, "model": description,
             "batch": batch, "seconds": frames / FRAME_RATE, "frames": frames, "repeats": repeats, "warmup": warmup,
-            "straightforward": STRAIGHTFORWARD[config["model"]]}
+            "straightforward": STRAIGHTFORWARD[config["model"]],
+            "ours": "decoder under bf16 autocast (an option: train.precision bf16)" if bf16 else "float32"}
     return TrainBench(table, pd.DataFrame(rates), losses, info)
 
 
@@ -265,7 +271,7 @@ def format_train_bench(bench: TrainBench) -> str:
     header = (f"Training step, {i['model']}, batch {i['batch']} × {i['seconds']:g} s ({i['frames']} frames), "
               f"median of {i['repeats']} after {i['warmup']} warm-up\n"
               f"{i['cpu']}, torch {i['torch']}, {i['threads']} thread(s)\n"
-              f"straightforward = {i['straightforward']}")
+              f"ours = {i.get('ours', 'float32')}; straightforward = {i['straightforward']}")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in bench.losses.items())
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         return (f"{header}\n\n{bench.steps.to_string(index=False, na_rep='—')}\n\nlast losses: {losses}\n\n"

@@ -72,15 +72,26 @@ class DDX7(nn.Module):
         return self.synth.patch
 
     def get_controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> dict:
+        """Under ``torch.autocast`` the decoder runs in its dtype (bf16); the envelopes come out in f0's dtype."""
         check_inputs(f0_hz, loudness_db)
-        return {"f0_hz": f0_hz, "envelopes": self.synth.get_controls(self.decoder(f0_hz, loudness_db))}
+        logits = self.decoder(f0_hz, loudness_db).to(f0_hz.dtype)
+        with float32_region(f0_hz):
+            return {"f0_hz": f0_hz, "envelopes": self.synth.get_controls(logits)}
 
     def get_signal(self, controls: dict, ratios=None, env_gain=None) -> torch.Tensor:
-        audio = self.synth.get_signal(controls["f0_hz"], controls["envelopes"], ratios, env_gain)
-        return self.reverb(audio) if self.reverb is not None else audio
+        """Float32 (float64 phases) even under ``torch.autocast``: the synth and reverb are never cast."""
+        with float32_region(controls["f0_hz"]):
+            audio = self.synth.get_signal(controls["f0_hz"], controls["envelopes"], ratios, env_gain)
+            return self.reverb(audio) if self.reverb is not None else audio
 
     def forward(self, f0_hz, loudness_db, ratios=None, env_gain=None) -> torch.Tensor:
         return self.get_signal(self.get_controls(f0_hz, loudness_db), ratios, env_gain)
+
+
+def float32_region(x: torch.Tensor):
+    """A region where ``torch.autocast`` is off on x's device: the synths and reverbs stay float32 when a
+    caller trains the decoders under autocast (bf16, an option: see ``train.precision``)."""
+    return torch.autocast(x.device.type, enabled=False)
 
 
 def make_reverb(config: dict, enabled: bool, sample_rate: int, seconds: float | None = None,
@@ -138,6 +149,7 @@ class HpN(nn.Module):
         return self.harmonic_head(hidden), self.noise_head(hidden), state
 
     def controls_from_heads(self, f0_hz, harm, noise) -> dict:
+        harm, noise = harm.to(f0_hz.dtype), noise.to(f0_hz.dtype)  # bf16 under autocast
         harm = scaled_sigmoid(harm)
         amps = harmonic_amplitudes(f0_hz, harm[..., :1], harm[..., 1:], self.sample_rate)
         return {"f0_hz": f0_hz, "harmonic_amplitudes": amps, "noise_magnitudes": scaled_sigmoid(noise - 5.0)}
@@ -149,9 +161,11 @@ class HpN(nn.Module):
 
     def get_signal(self, controls: dict, noise: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-        audio = render_hpn(controls["f0_hz"], controls["harmonic_amplitudes"], controls["noise_magnitudes"],
-                           self.hop, self.sample_rate, noise=noise, generator=generator)
-        return self.reverb(audio) if self.reverb is not None else audio
+        """Float32 even under ``torch.autocast`` (see DDX7.get_signal)."""
+        with float32_region(controls["f0_hz"]):
+            audio = render_hpn(controls["f0_hz"], controls["harmonic_amplitudes"], controls["noise_magnitudes"],
+                               self.hop, self.sample_rate, noise=noise, generator=generator)
+            return self.reverb(audio) if self.reverb is not None else audio
 
     def forward(self, f0_hz, loudness_db, noise=None, generator=None) -> torch.Tensor:
         return self.get_signal(self.get_controls(f0_hz, loudness_db), noise, generator)

@@ -7,7 +7,8 @@ use AVX-512 and runs at ~100 GFLOP/s on one core, while oneDNN's 1×1 convolutio
 layout runs the same product at ~200–250 GFLOP/s. A [B, T, C] activation *is* a channels-last
 [B, C, 1, T] image (a permuted view, no copy), so a linear layer over many frames is one oneDNN
 convolution, forward and backward. On machines where sgemm is at the peak already (Intel AVX-512)
-the two paths run alike. Small inputs (a streaming block) keep ``F.linear``: a convolution's setup
+MKL is as fast forward and ~10 % faster backward (Intel Xeon, family 6, model 207), so there
+:func:`mkl_sgemm_is_fast` keeps ``F.linear``. Small inputs (a streaming block) keep ``F.linear``: a convolution's setup
 costs more than it saves there.
 
 ``GRU``: the input projection of all frames at once through :class:`Linear`; the recurrence per
@@ -17,6 +18,7 @@ recurrent weights' gradient with one product over all frames instead of one smal
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -24,17 +26,34 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..provenance import cpu_vendor
+
 # Rows (batch × frames) from which a linear layer runs as a oneDNN convolution.
 CONV_MIN_ROWS = 256
+
+
+@functools.cache
+def mkl_sgemm_is_fast() -> bool:
+    """Whether MKL's sgemm runs at the core's AVX-512 rate: MKL takes those kernels on Intel CPUs only.
+    On an Intel Xeon (family 6, model 207) ``addmm`` with a contiguous Wᵀ [512, 1536] runs a [16, 512]
+    product ~1.9× faster than oneDNN's inner product; on AMD Zen 5 oneDNN is ~1.6× MKL."""
+    return cpu_vendor() == "GenuineIntel"
+
+
+def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The dtype that ``torch.autocast`` gives products on x's device (bf16 on the CPU), None where it is off."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
 
 
 def as_image(x: torch.Tensor) -> torch.Tensor | None:
     """x [B, T, C] as a channels-last image [N, C, 1, B·T / N] of the same memory (a copy only if x is
     not contiguous), N ≥ 16 — below 16 images PyTorch gives a single-threaded 1×1 convolution to its
-    slow native kernel instead of oneDNN; None where :func:`linear` should keep ``F.linear``."""
+    slow native kernel instead of oneDNN; None where :func:`linear` should keep ``F.linear``: few rows,
+    or MKL at its full rate (:func:`mkl_sgemm_is_fast`)."""
     b, t, c = x.shape
     rows = b * t
-    if rows < CONV_MIN_ROWS:
+    if rows < CONV_MIN_ROWS or mkl_sgemm_is_fast():
         return None
     n = 16 if rows % 16 == 0 else b if b >= 16 else None
     return None if n is None else x.reshape(n, rows // n, c).permute(0, 2, 1).unsqueeze(2)
@@ -75,11 +94,15 @@ class GRU(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"GRU expects [batch, frames, {self.input_size}], got {list(x.shape)}")
         h0 = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state[0]
-        gates_x = linear(x, self.weight_ih_l0, self.bias_ih_l0)  # [B, T, 3H]
-        if torch.is_grad_enabled() and (gates_x.requires_grad or h0.requires_grad):
-            outputs = _Recurrence.apply(gates_x, h0, self.weight_hh_l0, self.bias_hh_l0)
-        else:
-            outputs = recurrence(gates_x, h0, self.weight_hh_l0, self.bias_hh_l0)[0][:, 1:]
+        gates_x = linear(x, self.weight_ih_l0, self.bias_ih_l0)  # [B, T, 3H]; bf16 under autocast
+        # The recurrence stays in the weights' dtype under autocast: h is rounded at each of T steps, and at [16, 512] a
+        # bf16 product is no faster (Intel Xeon, family 6, model 207: 203 µs against 240).
+        with torch.autocast(x.device.type, enabled=False):
+            gates_x, h0 = gates_x.to(self.weight_hh_l0.dtype), h0.to(self.weight_hh_l0.dtype)
+            if torch.is_grad_enabled() and (gates_x.requires_grad or h0.requires_grad):
+                outputs = _Recurrence.apply(gates_x, h0, self.weight_hh_l0, self.bias_hh_l0)
+            else:
+                outputs = recurrence(gates_x, h0, self.weight_hh_l0, self.bias_hh_l0)[0][:, 1:]
         return outputs, outputs[:, -1].unsqueeze(0)
 
 
@@ -95,22 +118,25 @@ def linear_weight_grad(grad_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class FixedProduct:
-    """x [B, I] → x Wᵀ (+ b) for one weight W [O, I] over many small products (a recurrence's steps):
-    oneDNN's inner product on W converted once, ~1.6× MKL's sgemm at [16, 512] × [512, 1536] on
-    Zen 5; ``addmm`` where oneDNN is not built in, the tensors are not float32 on the CPU, or for
-    fewer than ONEDNN_MIN_USES products (a stream's few frames: converting W would cost more)."""
+    """x [B, I] → x Wᵀ (+ b) for one weight W [O, I] over many small products (a recurrence's steps).
+    Where MKL is slow (:func:`mkl_sgemm_is_fast`), oneDNN's inner product on W converted once; elsewhere
+    ``addmm`` on a contiguous copy of Wᵀ (MKL's row-major × row-major case, ~2× the transposed one on
+    the Xeon). ``addmm`` on a view of Wᵀ where oneDNN is not built in, the tensors are not float32 on
+    the CPU, or for fewer than MIN_USES products (a stream's few frames: a conversion or copy of W
+    would cost more than it saves)."""
 
-    ONEDNN_MIN_USES = 32
+    MIN_USES = 32
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, uses: int = ONEDNN_MIN_USES):
-        self.onednn = (torch.backends.mkldnn.is_available() and weight.device.type == "cpu"
-                       and weight.dtype == torch.float32 and uses >= self.ONEDNN_MIN_USES)
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, uses: int = MIN_USES):
+        many = uses >= self.MIN_USES
         weight, bias = weight.detach(), None if bias is None else bias.detach()
+        self.onednn = (many and not mkl_sgemm_is_fast() and torch.backends.mkldnn.is_available()
+                       and weight.device.type == "cpu" and weight.dtype == torch.float32)
         if self.onednn:
             self.weight = weight.contiguous().to_mkldnn()
             self.bias = None if bias is None else bias.contiguous().to_mkldnn()
         else:
-            self.weight_t, self.bias = weight.t(), bias
+            self.weight_t, self.bias = weight.t().contiguous() if many else weight.t(), bias
 
     def __call__(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The product written into ``out`` [B, O]; returns ``out``."""
@@ -277,4 +303,10 @@ def causal_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         raise ValueError("causal_conv's dropout epilogue follows its ReLU: pass relu=True with keep")
     if bias is None:
         bias = weight.new_zeros(weight.shape[0])
-    return _CausalConv.apply(x, weight, bias, dilation, relu, keep, scale)
+    low = autocast_dtype(x)
+    if low is None:
+        return _CausalConv.apply(x, weight, bias, dilation, relu, keep, scale)
+    # Under autocast (an option, never the default): forward and backward in ``low`` (bf16: AMX on Intel
+    # Xeons); the gradients reach the float32 parameters through the casts.
+    with torch.autocast(x.device.type, enabled=False):
+        return _CausalConv.apply(x.to(low), weight.to(low), bias.to(low), dilation, relu, keep, scale)
