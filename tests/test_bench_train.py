@@ -38,6 +38,19 @@ def test_bench_train_table(model, tmp_path):
     assert back.losses == bench.losses and back.info["provenance"]["cpu"] == bench.info["cpu"]
 
 
+def test_bench_train_bf16_times_ours_in_bf16_and_says_so(tmp_path):
+    """--bf16: ours under autocast (its losses near float32's), the straightforward step float32 as always,
+    the bf16 product's rate beside ours only, and the record says so."""
+    bench = run_train_bench("ddx7", batch=1, seconds=0.25, repeats=1, matmul_size=256, bf16=True)
+    assert "bf16" in bench.info["ours"] and "ours = decoder under bf16" in format_train_bench(bench)
+    key = "bf16 matmul 256² GFLOP/s"
+    assert bench.rates.loc[key, "ours"] > 0 and math.isnan(bench.rates.loc[key, "straightforward"])
+    write_json(tmp_path / "b.json", bench_record(bench))
+    back = load_bench_record(tmp_path / "b.json")
+    pd.testing.assert_frame_equal(back.rates, bench.rates)
+    assert back.info["ours"] == bench.info["ours"]
+
+
 @pytest.mark.parametrize("model", [DDX7("violin-6osc", 2.0), HpN()], ids=["ddx7", "hpn"])
 def test_our_step_parts_are_the_models_forward(model):
     """The timed parts compose to the model's forward (same dropout masks and noise under one seed)."""

@@ -170,9 +170,10 @@ def _gflops(product, flops: int, repeats: int) -> float:
     return flops / statistics.median(times) / 1e9
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 3) -> float:
-    """The fp32 rate of an n × n ``torch.matmul`` at the current thread count: GFLOP/s, median of ``repeats``."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size: int = 2048, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """The rate of an n × n ``torch.matmul`` (fp32: MKL; bf16: oneDNN, AMX where the CPU has it) at the
+    current thread count: GFLOP/s, median of ``repeats``."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     return _gflops(lambda: torch.matmul(a, b), 2 * size ** 3, repeats)
 
 
@@ -240,6 +241,7 @@ def run_train_bench(model: str = "ddx7", batch: int = 16, seconds: float = 4.0, 
                     times[s.label].append(part_times)
                     decoder_times[s.label].append(decoder_seconds)
         matmul, onednn = matmul_gflops(matmul_size), onednn_gflops()
+        matmul_bf16 = matmul_gflops(matmul_size, dtype=torch.bfloat16) if bf16 else None
     finally:
         torch.set_num_threads(previous_threads)
     table = pd.DataFrame({"part": [*PARTS, "step"]})
@@ -258,6 +260,8 @@ def run_train_bench(model: str = "ddx7", batch: int = 16, seconds: float = 4.0, 
                           "decoder fwd+bwd GFLOP/s": both, f"fp32 matmul (MKL) {matmul_size}² GFLOP/s": matmul,
                           "fp32 oneDNN 1×1 conv GFLOP/s": onednn, "decoder fwd+bwd / best of the two": both / best,
                           "decoder fwd+bwd at that rate, ms": 3 * flops / best / 1e6}
+        if s.bf16:  # bf16 runs in ours only; its bound is the bf16 product's rate
+            rates[s.label][f"bf16 matmul {matmul_size}² GFLOP/s"] = matmul_bf16
     info = {"cpu": cpu_model(), "torch": torch.__version__, "threads": threads, "model": description,
             "batch": batch, "seconds": frames / FRAME_RATE, "frames": frames, "repeats": repeats, "warmup": warmup,
             "straightforward": STRAIGHTFORWARD[config["model"]],

@@ -228,6 +228,8 @@ def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
         bench = load_bench_record(path)
         i, steps = bench.info, bench.steps.set_index("part")
         label = f"{i['model']}, {i['batch']} × {i['seconds']:g} s"
+        if "bf16" in i.get("ours", ""):
+            label += ", ours bf16"
         rates = bench.rates["ours"]
         summary.append({"step": label, "ours ms": steps.loc["step", "ours_ms"],
                         "straightforward ms": steps.loc["step", "straightforward_ms"],
