@@ -69,6 +69,11 @@ class TrainingStep:
     def __post_init__(self):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
 
+    def controls(self, f0_hz, loudness_db):
+        """The decoder's controls, under bf16 autocast where ``bf16``."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.decoder(f0_hz, loudness_db)
+
     def run(self, f0_hz, loudness_db, target) -> tuple[dict, float]:
         """One step: (seconds per part, loss)."""
         times, t0 = {}, time.perf_counter()
@@ -79,8 +84,7 @@ class TrainingStep:
             times[part] = now - t0
             t0 = now
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            controls = self.decoder(f0_hz, loudness_db)
+        controls = self.controls(f0_hz, loudness_db)
         tick("decoder")
         audio = self.synth(f0_hz, controls)
         tick("synth")
@@ -99,8 +103,7 @@ class TrainingStep:
     def run_decoder(self, f0_hz, loudness_db) -> float:
         """Seconds for the decoder's forward + backward alone (gradients discarded)."""
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            controls = self.decoder(f0_hz, loudness_db)
+        controls = self.controls(f0_hz, loudness_db)
         outputs = controls.values() if isinstance(controls, dict) else [controls]
         sum(x.sum() for x in outputs if x.requires_grad).backward()
         seconds = time.perf_counter() - t0

@@ -16,7 +16,7 @@ from .. import HOP, SAMPLE_RATE
 from ..synth.fm import FMSynth, apply_env_gain, check_f0
 from ..synth.harmonic import harmonic_amplitudes, render_hpn, scaled_sigmoid
 from ..synth.patches import get_patch, parse_imax
-from .layers import GRU, Linear
+from .layers import GRU, Linear, autocast_off
 from .reverb import Reverb
 from .tcn import InputScaling, TCNDecoder
 
@@ -75,23 +75,17 @@ class DDX7(nn.Module):
         """Under ``torch.autocast`` the decoder runs in its dtype (bf16); the envelopes come out in f0's dtype."""
         check_inputs(f0_hz, loudness_db)
         logits = self.decoder(f0_hz, loudness_db).to(f0_hz.dtype)
-        with float32_region(f0_hz):
+        with autocast_off(f0_hz):
             return {"f0_hz": f0_hz, "envelopes": self.synth.get_controls(logits)}
 
     def get_signal(self, controls: dict, ratios=None, env_gain=None) -> torch.Tensor:
         """Float32 (float64 phases) even under ``torch.autocast``: the synth and reverb are never cast."""
-        with float32_region(controls["f0_hz"]):
+        with autocast_off(controls["f0_hz"]):
             audio = self.synth.get_signal(controls["f0_hz"], controls["envelopes"], ratios, env_gain)
             return self.reverb(audio) if self.reverb is not None else audio
 
     def forward(self, f0_hz, loudness_db, ratios=None, env_gain=None) -> torch.Tensor:
         return self.get_signal(self.get_controls(f0_hz, loudness_db), ratios, env_gain)
-
-
-def float32_region(x: torch.Tensor):
-    """A region where ``torch.autocast`` is off on x's device: the synths and reverbs stay float32 when a
-    caller trains the decoders under autocast (bf16, an option: see ``train.precision``)."""
-    return torch.autocast(x.device.type, enabled=False)
 
 
 def make_reverb(config: dict, enabled: bool, sample_rate: int, seconds: float | None = None,
@@ -162,7 +156,7 @@ class HpN(nn.Module):
     def get_signal(self, controls: dict, noise: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Float32 even under ``torch.autocast`` (see DDX7.get_signal)."""
-        with float32_region(controls["f0_hz"]):
+        with autocast_off(controls["f0_hz"]):
             audio = render_hpn(controls["f0_hz"], controls["harmonic_amplitudes"], controls["noise_magnitudes"],
                                self.hop, self.sample_rate, noise=noise, generator=generator)
             return self.reverb(audio) if self.reverb is not None else audio

@@ -46,6 +46,12 @@ def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
 
 
+def autocast_off(x: torch.Tensor):
+    """A region where ``torch.autocast`` is off on x's device: what runs inside keeps its own dtype (the
+    GRU's recurrence, the synths and reverbs; causal_conv's bf16 product, cast once before it)."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def as_image(x: torch.Tensor) -> torch.Tensor | None:
     """x [B, T, C] as a channels-last image [N, C, 1, B·T / N] of the same memory (a copy only if x is
     not contiguous), N ≥ 16 — below 16 images PyTorch gives a single-threaded 1×1 convolution to its
@@ -97,7 +103,7 @@ class GRU(nn.Module):
         gates_x = linear(x, self.weight_ih_l0, self.bias_ih_l0)  # [B, T, 3H]; bf16 under autocast
         # The recurrence stays in the weights' dtype under autocast: h is rounded at each of T steps, and at [16, 512] a
         # bf16 product is no faster (Intel Xeon, family 6, model 207: 203 µs against 240).
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x):
             gates_x, h0 = gates_x.to(self.weight_hh_l0.dtype), h0.to(self.weight_hh_l0.dtype)
             if torch.is_grad_enabled() and (gates_x.requires_grad or h0.requires_grad):
                 outputs = _Recurrence.apply(gates_x, h0, self.weight_hh_l0, self.bias_hh_l0)
@@ -308,5 +314,5 @@ def causal_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         return _CausalConv.apply(x, weight, bias, dilation, relu, keep, scale)
     # Under autocast (an option, never the default): forward and backward in ``low`` (bf16: AMX on Intel
     # Xeons); the gradients reach the float32 parameters through the casts.
-    with torch.autocast(x.device.type, enabled=False):
+    with autocast_off(x):
         return _CausalConv.apply(x.to(low), weight.to(low), bias.to(low), dilation, relu, keep, scale)
