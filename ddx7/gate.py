@@ -49,7 +49,7 @@ class SilenceGate:
                  hop: int = HOP, sample_rate: int = SAMPLE_RATE):
         self.threshold_db, self.window, self.hop = threshold_db, int(window), int(hop)
         self.decay = math.exp(-hop / (release_s * sample_rate))
-        # the ramp of synth.fm.upsample_frames (frame i − 1 → frame i across frame i), in float64 numpy
+        # the ramp of synth.sampling.upsample_frames (frame i − 1 → frame i across frame i), in float64 numpy
         self.ramp = (np.arange(1, hop + 1, dtype=np.float64) / hop)[None, :]
         self.reset()
 

@@ -51,20 +51,22 @@ def _frames_backward(grad_frames: torch.Tensor, window: torch.Tensor, hop: int, 
 
 
 def _magnitude(spec: torch.Tensor) -> torch.Tensor:
-    """|spec| as sqrt(re·re + im·im): same values as ``spec.abs()`` (within 1 ulp), ~2.4× faster on
-    CPU (one fresh tensor, not the three of square → add → sqrt)."""
-    parts = torch.view_as_real(spec)
-    re, im = parts[..., 0], parts[..., 1]
-    return torch.addcmul(re * re, im, im).sqrt_()
+    """|spec| as sqrt(re² + im²): the same values as ``spec.abs()`` (within 1 ulp), ~4× faster on CPU. The squares
+    on the interleaved (contiguous) values in one vectorised pass; only their sum reads every other value."""
+    squares = torch.view_as_real(spec).square()
+    return torch.add(squares[..., 0], squares[..., 1]).sqrt_()
 
 
-def _spectrum_gradient(spec: torch.Tensor, mag: torch.Tensor, sign: torch.Tensor, log_weight: float,
-                       eps: float, side: float) -> torch.Tensor:
-    """∂(|X| − |Y| terms)/∂X up to the scale 1/count: side · sign · (1 + w / (|X| + ε)) · X / |X| (0 where |X| = 0,
-    as autograd's ``abs``), complex [B, n_frames, bins]. Overwrites ``spec``."""
-    coef = torch.add(mag, eps).reciprocal_().mul_(log_weight * side).add_(side).mul_(sign).div_(mag)
-    if mag.min() == 0:  # exact silence (rare): 1/|X| is inf there
-        coef.masked_fill_(mag == 0, 0.0)
+def _spectrum_gradient(spec: torch.Tensor, mag: torch.Tensor, mag_eps: torch.Tensor, sign: torch.Tensor,
+                       log_weight: float, side: float) -> torch.Tensor:
+    """∂(|X| − |Y| terms)/∂X up to the scale 1/count: side · sign · (1 + w / (|X| + ε)) · X / |X|, computed as
+    side · sign · (|X| + ε + w) / ((|X| + ε) · |X|) (four passes; 0 where |X| = 0, as autograd's ``abs``), complex
+    [B, n_frames, bins]; ``mag_eps`` = |X| + ε. Overwrites ``spec``."""
+    coef = torch.add(mag_eps, log_weight)
+    # + the smallest normal number: an exact zero |X| (silence) gives a finite coefficient, whose product with X = 0 is
+    # 0 (autograd's abs); it changes no other value (below half an ulp of any product above ~1e-31 in float32)
+    tiny = mag.new_tensor(torch.finfo(mag.dtype).tiny)
+    coef.div_(torch.addcmul(tiny, mag_eps, mag)).mul_(sign if side > 0 else -sign)
     # complex × real into spec: ~1.8× faster than view_as_real(spec).mul_(coef[..., None]) (a broadcast) on Zen 5
     return torch.mul(spec, coef, out=spec)
 
@@ -100,13 +102,15 @@ class _MultiScaleSpectralDistance(torch.autograd.Function):
                 # sum() not vector_norm(·, 1): the latter sums naively (0.5 % off in float32 at these sizes)
                 linear = diff.abs_().sum()
                 # the log term as log((|X| + ε) / (|Y| + ε)): one log, not two (and closer to exact)
-                log_ratio = torch.add(mag_p, eps, out=diff).div_(mag_t + eps).log_()
+                mags_eps = mag_p + eps, mag_t + eps
+                log_ratio = torch.div(*mags_eps, out=diff).log_()
                 total = total + linear + log_weight * log_ratio.abs_().sum()
                 del diff, log_ratio
                 # sign(log ratio) = sign(|X| − |Y|): the log is increasing; the gradients overwrite the spectra
-                for spec, mag, side, blocks in zip((spec_p, spec_t), (mag_p, mag_t), (1.0, -1.0), spectra):
+                for spec, mag, mag_eps, side, blocks in zip((spec_p, spec_t), (mag_p, mag_t), mags_eps, (1.0, -1.0),
+                                                            spectra):
                     if blocks is not None:
-                        blocks.append(_spectrum_gradient(spec, mag, sign, log_weight, eps, side))
+                        blocks.append(_spectrum_gradient(spec, mag, mag_eps, sign, log_weight, side))
             loss += total / (batch * n_frames * bins)
             ctx.spec_grads.append(spectra)
         ctx.windows, ctx.hops, ctx.n_rows, ctx.n = windows, hops, batch, n

@@ -18,9 +18,9 @@ the offline functions wherever a block-wise form costs nothing (all TorchScript-
   tensors, so a block copies nothing: the kernel taps are list look-ups joined by one ``cat``
   into the rows that multiply the weights (all taps in one matrix product; ``F.conv1d`` with
   dilation costs ~30× more on one frame).
-* Controls: ``synth.fm.upsample_frames`` with the last control frame of the previous block as
+* Controls: ``synth.sampling.upsample_frames`` with the last control frame of the previous block as
   frame −1 (f0 and the envelopes after ``env_gain``), so the samples are the offline ones.
-* FM: ``synth.fm.RunningPhase`` continues the float64 phase sum exactly as the offline ``cumsum``
+* FM: ``synth.sampling.RunningPhase`` continues the float64 phase sum exactly as the offline ``cumsum``
   runs, so every operator's phase equals the offline one bit for bit (until it is folded mod 2π,
   every ``REBASE_SAMPLES`` samples and when the ratios change); then ``fm_operators`` and
   ``mix_carriers``, the offline operator graph. HpN: the same phase, ``harmonic_frames`` and the
@@ -56,21 +56,10 @@ from torch import Tensor, nn
 from .models.ddx7 import check_inputs
 from .models.reverb import StreamingReverb
 from .models.tcn import InputScaling
-from .synth.fm import (
-    TWO_PI,
-    RunningPhase,
-    check_env_gain,
-    check_ratios,
-    constant,
-    fm_envelopes,
-    fm_operators,
-    frame_ramp,
-    mix_carriers,
-    operator_graph,
-    upsample_frames,
-)
+from .synth.fm import check_env_gain, check_ratios, fm_envelopes, fm_operators, mix_carriers, operator_graph
 from .synth.harmonic import filter_noise, harmonic_frames, noise_filters, uniform_noise
 from .synth.oversample import decimate
+from .synth.sampling import TWO_PI, RunningPhase, constant, frame_ramp, upsample_frames
 
 # ----------------------------------------------------------------------------- DDX7
 
@@ -161,7 +150,7 @@ class StreamingDDX7(nn.Module):
         patch = synth.patch
         self.n_ops = patch.n_ops
         self.order, self.modulators, self.carriers = operator_graph(patch)
-        self.register_buffer("max_ol", constant(synth.max_ol))  # float32 constants: see ddx7.synth.fm's doc
+        self.register_buffer("max_ol", constant(synth.max_ol))  # float32 constants: see ddx7.synth.sampling.s doc
         self.register_buffer("two_pi", constant(TWO_PI))
         # oversampled FM (ddx7.synth.oversample): controls and phases at oversample · fs, then the causal
         # decimation filter, whose last L − M fast samples carry over to the next block

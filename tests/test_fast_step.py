@@ -10,9 +10,10 @@ from test_losses import reference_loss
 from ddx7 import HOP
 from ddx7.models import DDX7
 from ddx7.models.layers import causal_conv, shifted_weight_grad
-from ddx7.synth.fm import FMSynth, render_fm, upsample_frames
+from ddx7.synth.fm import FMSynth, render_fm
 from ddx7.synth.oversample import decimate
 from ddx7.synth.patches import PATCHES
+from ddx7.synth.sampling import upsample_frames
 
 
 def rel(a, b):

@@ -20,8 +20,9 @@ from ddx7.synth import (
     parse_imax,
     upsample_frames,
 )
-from ddx7.synth.fm import RunningPhase, render_fm, wrap_phase
+from ddx7.synth.fm import render_fm
 from ddx7.synth.harmonic import harmonic_amplitudes, harmonic_bank, harmonic_frames, render_harmonics, render_hpn
+from ddx7.synth.sampling import RunningPhase, wrap_phase
 
 
 def constant_note(patch, imax, levels, f0, seconds=1.0, ratios=None):
@@ -143,15 +144,26 @@ def test_phase_accumulation_continues_across_blocks():
     assert (whole >= 0).all() and (whole < 2 * math.pi + 1e-6).all()
 
 
-def test_wrapped_phase_is_the_remainder_mod_two_pi_bit_for_bit():
-    """wrap_phase takes fmod for speed: on non-negative phases it must be torch.remainder exactly."""
-    omega = torch.cumsum(2 * math.pi * (50 + 1500 * torch.rand(2, 64000, dtype=torch.float64)) / SAMPLE_RATE, 1)
+def test_wrapped_phase_is_the_exact_remainder_to_float64_rounding():
+    """wrap_phase takes x − 2π·⌊x/2π⌋ for speed: within a few float64 ulps of x of the exact remainder (fmod is
+    exact), far below a float32 phase's resolution, and in [0, 2π] up to that rounding; phases up to a stream's
+    rebase limit (2^22 samples at 2 kHz × ratio 14)."""
+    f0 = 50 + 1950 * torch.rand(2, 64000, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    omega = torch.cumsum(2 * math.pi * f0 / SAMPLE_RATE, 1) * torch.tensor([[1.0], [65.0]], dtype=torch.float64)
     ratios = torch.tensor([0.5, 1.0, 3.2, 14.0], dtype=torch.float64)
     offset = 2 * math.pi * torch.rand(2, 1, 4, dtype=torch.float64)
     two_pi = torch.tensor(2 * math.pi, dtype=torch.float64)
+    x = omega[..., None] * ratios + offset
+    exact = torch.fmod(x, two_pi)
     phase = wrap_phase(omega[..., None], ratios, two_pi, offset)
-    assert torch.equal(phase, torch.remainder(omega[..., None] * ratios + offset, two_pi))
-    assert (phase >= 0).all() and (phase < two_pi).all()
+    diff = torch.remainder(phase - exact + math.pi, 2 * math.pi) - math.pi
+    ulps = diff.abs() / (torch.finfo(torch.float64).eps * x)
+    assert x.max() > 2 ** 23 and ulps.max() <= 4
+    slack = 1e-9
+    assert (phase >= -slack).all() and (phase <= two_pi + slack).all()
+    # as the synth takes them, float32: at most one float32 ulp (2^-21 below 2π) apart, mostly equal
+    apart = (torch.remainder(phase.float().double() - exact.float().double() + math.pi, 2 * math.pi) - math.pi).abs()
+    assert apart.max() <= 2 ** -21 and (apart == 0).double().mean() > 0.99
 
 
 def test_running_phase_continues_the_offline_phase_bit_for_bit():

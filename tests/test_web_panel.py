@@ -1,6 +1,6 @@
 """The kernel-free intervention panel (ddx7.web): encoding in Python, and the panel in headless Chromium.
 
-ddx7/web/fm_panel.js is a JavaScript copy of the synth in ddx7/synth/fm.py (``upsample_frames``,
+ddx7/web/fm_panel.js is a JavaScript copy of the synth in ddx7/synth/fm.py and sampling.py (``upsample_frames``,
 ``phase_sum``/``accumulate_phase``, ``fm_operators``, ``mix_carriers``: ``FMSynth.get_signal``) and
 of ``ddx7.models.reverb.fft_convolve``; these tests are what keeps the copy equal to the original:
 ``test_js_fm_equals_python`` renders one panel per patch (every graph in ``PATCHES``) in the browser

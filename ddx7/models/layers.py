@@ -214,17 +214,31 @@ def _image(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 1).unsqueeze(2)
 
 
-def _correlate(x: torch.Tensor, weight: torch.Tensor, dilation: int, start: int, bias: torch.Tensor | None = None):
-    """out[b, t] = Σ_j x[b, t + start + j·d] W[:, :, j] (+ b), zero outside x: x [B, T, I], W [O, I, K] →
-    [B, T, O], as one oneDNN channels-last convolution padded by (K − 1)·d on both sides: a view of its
-    [B, T + (K − 1)·d, O] output (no copy; the next operation makes its own)."""
+def _fused_relu_available(x: torch.Tensor) -> bool:
+    """Whether oneDNN can apply the ReLU inside the convolution (a post-op: no pass over the output of its own)."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+            and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+
+
+def _correlate(x: torch.Tensor, weight: torch.Tensor, dilation: int, start: int, bias: torch.Tensor | None = None,
+               relu: bool = False):
+    """out[b, t] = Σ_j x[b, t + start + j·d] W[:, :, j] (+ b), zero outside x, then max(·, 0) if ``relu``:
+    x [B, T, I], W [O, I, K] → [B, T, O], as one oneDNN channels-last convolution padded by (K − 1)·d on both
+    sides: a view of its [B, T + (K − 1)·d, O] output (no copy; the next operation makes its own). The ReLU is
+    oneDNN's post-op where it has one (the same values: max is exact), else ``torch.relu`` on the view."""
     pad = (weight.shape[-1] - 1) * dilation
     if not -pad <= start <= 0:
         raise ValueError(f"start {start} outside [−{pad}, 0]")
     w = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # [O, I, 1, K]
-    out = F.conv2d(_image(x), w, bias, dilation=(1, dilation), padding=(0, pad))  # [B, O, 1, T + pad]
+    if relu and _fused_relu_available(x):
+        out = torch.ops.mkldnn._convolution_pointwise(_image(x), w, bias, [0, pad], [1, 1], [1, dilation], 1,
+                                                      "relu", [], "")
+        relu = False
+    else:
+        out = F.conv2d(_image(x), w, bias, dilation=(1, dilation), padding=(0, pad))  # [B, O, 1, T + pad]
     t = x.shape[1]
-    return out.squeeze(2).permute(0, 2, 1)[:, start + pad:start + pad + t]
+    out = out.squeeze(2).permute(0, 2, 1)[:, start + pad:start + pad + t]
+    return torch.relu(out) if relu else out
 
 
 class _CausalConv(torch.autograd.Function):
@@ -238,11 +252,10 @@ class _CausalConv(torch.autograd.Function):
         dropout = keep is not None
         if dropout:  # ReLU(s·z) = s·ReLU(z) for s ≥ 0: the dropout's scale on the small W and b, not on y
             weight, bias = weight * scale, bias * scale
-        y = _correlate(x, weight, dilation, -pad, bias)  # a strided view of the padded output
-        if relu:
-            y = torch.relu(y)  # out of place: a contiguous y, which the next layer reads without a copy
-        if dropout:  # × uint8: ~15× faster than masked_fill_ or × bool on this CPU
-            y.mul_(keep)
+        y = _correlate(x, weight, dilation, -pad, bias, relu)  # a strided view of the padded output
+        # one pass to a contiguous y, which the next layer reads without a copy: × the mask (uint8: ~15× faster than
+        # masked_fill_ or × bool on Zen 5) or a copy
+        y = y * keep if dropout else y.contiguous() if relu else y
         ctx.dilation, ctx.relu, ctx.scale = dilation, relu, scale if dropout else 1.0
         ctx.save_for_backward(x, weight, y if relu else None)
         return y

@@ -26,7 +26,7 @@ class InputScaling(nn.Module):
 
     Used by TCNDecoder, HpN and ddx7.stream.StreamingDDX7 (also under TorchScript). The constants
     are 0-dim float32 buffers, not saved: a Python number costs ~1 µs more per operation in a
-    stream (see ddx7.synth.fm), and these are exact in float32, so any input dtype gets the values
+    stream (see ddx7.synth.sampling), and these are exact in float32, so any input dtype gets the values
     that Python numbers would give.
     """
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .. import HOP, SAMPLE_RATE
-from .fm import accumulate_phase, frame_ramp, upsample_frames
+from .sampling import accumulate_phase, frame_ramp, upsample_frames
 
 # Samples × harmonics per piece of harmonic_frames: ~4 MB float32 temporaries, which stay in the
 # allocator's heap (a training batch's [B, N, H] at once is ~400 MB, page-faulted on every call).

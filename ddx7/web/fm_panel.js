@@ -5,7 +5,8 @@
  * network, works from file://. The library is defined once per page (window.ddx7Panel); every
  * panel is mounted with window.ddx7Panel.mount(id, data) and is independent of the others.
  *
- * A copy, in JavaScript, of the synth in ddx7/synth/fm.py (FMSynth.get_signal); change both together:
+ * A copy, in JavaScript, of the synth in ddx7/synth/fm.py (FMSynth.get_signal; phases and upsampling in
+ * ddx7/synth/sampling.py); change both together:
  *   frames → samples (upsampleF0, renderFM's envelopes; original: upsample_frames):
  *     x[i·hop + j] = x[i−1] + (x[i] − x[i−1])·(j+1)/hop, frame −1 = frame 0
  *     (f0 is ramped with float32 rounding like torch does on float32 tensors, so the phase
