@@ -11,29 +11,37 @@
 Why the concatenated blocks equal ``model(f0, loudness)`` of the whole excerpt — the streamers call
 the offline functions wherever a block-wise form costs nothing (all TorchScript-compatible):
 
-* Decoder inputs and envelopes: ``models.tcn.InputScaling`` and ``synth.fm.fm_envelopes``.
+* Decoder inputs and envelopes: ``models.tcn.InputScaling.stacked_last`` (the offline map in three
+  operations, equal to float32 rounding) and ``synth.fm.fm_envelopes``.
 * TCN decoder, re-expressed for speed (a copy of ``models.tcn.TCNDecoder``/``TCNBlock``: RAVE-style
   cached convolutions): every dilated causal convolution keeps its last (kernel − 1) · dilation
   input frames, zeros at the start = the offline left padding. The cache is a ring of per-frame
   tensors, so a block copies nothing: the kernel taps are list look-ups joined by one ``cat``
   into the rows that multiply the weights (all taps in one matrix product; ``F.conv1d`` with
-  dilation costs ~30× more on one frame).
+  dilation costs ~30× more on one frame). The bias is the weights' last row, met by a tap of ones.
 * Controls: ``synth.sampling.upsample_frames`` with the last control frame of the previous block as
-  frame −1 (f0 and the envelopes after ``env_gain``), so the samples are the offline ones.
+  frame −1 (f0 and the envelopes after ``env_gain``), so the samples are the offline ones; a one-frame
+  block does its three operations inline (the same bits).
 * FM: ``synth.sampling.RunningPhase`` continues the float64 phase sum exactly as the offline ``cumsum``
   runs, so every operator's phase equals the offline one bit for bit (until it is folded mod 2π,
   every ``REBASE_SAMPLES`` samples and when the ratios change); then ``fm_operators`` and
-  ``mix_carriers``, the offline operator graph. HpN: the same phase, ``harmonic_frames`` and the
-  noise filters of ``synth.harmonic``.
+  ``mix_carriers``, the offline operator graph. Oversampled: ``synth.oversample.decimate`` as one
+  matrix product per frame (:func:`decimation_matrix`, with ÷ max_ol folded in). HpN: the same phase,
+  ``harmonic_frames`` and the noise filters of ``synth.harmonic``.
 * Reverb, re-expressed for speed (a copy of ``models.reverb.Reverb``, i.e. ``x + fft_convolve(x,
   tail)``): uniformly partitioned overlap-save convolution (partition = one hop; a 1 s tail at
-  16 kHz, hop 64 → 250 partitions of 128-point FFTs, a frequency-domain delay line in a ring), so
-  a 4 ms block costs one small FFT pair and 250 × 65 complex multiply-adds instead of a
-  2^17-point FFT. A model whose reverb tail is exactly zero (wet = 0) skips it: offline adds
+  16 kHz, hop 64 → 250 partitions of 128-point transforms, a frequency-domain delay line in a ring),
+  so a 4 ms block costs two small float64 DFT matrix products and 250 × 65 complex multiply-adds
+  instead of a 2^17-point FFT. A model whose reverb tail is exactly zero (wet = 0) skips it: offline adds
   exact zeros then.
 
 The two copies are tested against the offline model in tests/test_stream.py (every patch, block
-sizes 1, 2, 3, 16, eager and TorchScript; the reverb alone against ``fft_convolve``).
+sizes 1, 2, 3, 16, eager and TorchScript; the reverb alone against ``fft_convolve``), the
+re-expressed parts alone in tests/test_stream_parts.py.
+
+Speed (issue 15): a 4 ms block is ~130 small operations, so the block-size-1 paths count operations
+(inline upsampling, bias rows, no outer ReLU where its input is ≥ 0, matrix products instead of
+conv1d and small FFTs); the TorchScript interpreter's own loops count too.
 
 What remains is float32 rounding of the decoder's matrix products (per block instead of one conv
 over the excerpt) and of the FFTs: ≤ 2.5e-6 for every patch at Imax 2 in the tests (bound 1e-5);
@@ -58,10 +66,20 @@ from .models.reverb import StreamingReverb
 from .models.tcn import InputScaling
 from .synth.fm import check_env_gain, check_ratios, fm_envelopes, fm_operators, mix_carriers, operator_graph
 from .synth.harmonic import filter_noise, harmonic_frames, noise_filters, uniform_noise
-from .synth.oversample import decimate
 from .synth.sampling import TWO_PI, RunningPhase, constant, frame_ramp, upsample_frames
 
 # ----------------------------------------------------------------------------- DDX7
+
+
+def decimation_matrix(kernel: Tensor, factor: int, hop: int) -> Tensor:
+    """T [L − M + M·hop, hop] float32 with window @ T = one frame of ddx7.synth.oversample.decimate:
+    y[n] = Σ_j h[j] · x[M·n + M − 1 − j], the window's first L − M samples being the previous ones."""
+    taps = kernel.shape[0]
+    rows = torch.arange(taps - factor + factor * hop).unsqueeze(1)
+    j = factor * torch.arange(hop).unsqueeze(0) + taps - 1 - rows  # the tap that meets x[row] in output n
+    inside = (j >= 0) & (j < taps)
+    return torch.where(inside, kernel.double()[j.clamp(0, taps - 1)], 0.0).float()
+
 
 
 class StreamingDDX7(nn.Module):
@@ -79,7 +97,6 @@ class StreamingDDX7(nn.Module):
     """
 
     weights: List[Tensor]
-    biases: List[Tensor]
     dilations: List[int]
     c_in: List[int]
     history: List[List[Tensor]]
@@ -114,7 +131,7 @@ class StreamingDDX7(nn.Module):
         """Per conv: weight [kernel · C_in, C_out] (all taps in one matrix product), bias, dilation and
         the history ring. A 1×1 residual projection is appended to conv1's output columns (it reads
         conv1's current-frame tap), saving a matrix product per block where channels change."""
-        self.weights, self.biases, self.dilations, self.c_in, self.history = [], [], [], [], []
+        self.weights, self.dilations, self.c_in, self.history = [], [], [], []
         self.step = 0  # frames processed: the ring position of every conv's history
         self.n_blocks = len(decoder.blocks)
         self.hidden = []
@@ -140,8 +157,9 @@ class StreamingDDX7(nn.Module):
                         w2 = torch.cat([w2, rw], 0)
                         b2 = torch.cat([b2, block.residual.bias.detach()], 0)
                 d = int(conv.dilation[0])
-                self.weights.append(w2.t().contiguous())  # [kernel · C_in, C_out] for addmm
-                self.biases.append(b2.contiguous().clone())
+                # [kernel · C_in + 1, C_out]: the bias as the last row, read by a tap of ones (one op less
+                # per conv than addmm, which TorchScript splits into mm and add)
+                self.weights.append(torch.cat([w2.t(), b2.unsqueeze(0)], 0).contiguous())
                 self.dilations.append(d)
                 self.c_in.append(int(c_in))
                 self.history.append([torch.zeros(1, int(c_in))] * ((kernel - 1) * d))
@@ -158,12 +176,12 @@ class StreamingDDX7(nn.Module):
         self.fast_hop = self.hop * self.oversample
         self.register_buffer("ramp", frame_ramp(self.fast_hop))
         kernel = synth.decimation_kernel if self.oversample > 1 else torch.ones(1)
-        self.register_buffer("decimation_kernel", kernel.clone())
+        self.register_buffer("decimation_matrix", decimation_matrix(kernel / synth.max_ol, self.oversample, self.hop))
         self.fast_history = torch.zeros(1, kernel.shape[0] - self.oversample)
         self.register_buffer("env_gain", torch.ones(self.n_ops))
         self.use_gain = False
         self.started = False
-        self.register_buffer("last_frame", torch.zeros(1, 1, 1 + self.n_ops), persistent=False)  # f0, a_1 … a_K
+        self.register_buffer("last_frame", torch.zeros(1, 1 + self.n_ops, 1), persistent=False)  # f0, a_1 … a_K
         self.phase = RunningPhase(patch.ratios, self.sample_rate * self.oversample)
 
     def set_intervention(self, ratios=None, env_gain=None):
@@ -191,7 +209,8 @@ class StreamingDDX7(nn.Module):
             zero = torch.zeros(batch, self.c_in[i])
             self.history[i] = [zero] * len(self.history[i])
         self.step = 0
-        self.last_frame = torch.zeros(batch, 1, 1 + self.n_ops)
+        self.one = torch.ones(batch, 1)
+        self.last_frame = torch.zeros(batch, 1 + self.n_ops, 1)
         self.phase.reset(batch)
         self.fast_history = torch.zeros(batch, self.fast_history.shape[1])
         self.reverb.reset(batch)
@@ -212,29 +231,38 @@ class StreamingDDX7(nn.Module):
         """Conv i on a block of k frames, rows [B · k, C_in] (batch-major) → [B · k, C_out]."""
         hist = self.history[i]
         n = len(hist)
-        if n == 0:
-            return torch.addmm(self.biases[i], x, self.weights[i])
         d = self.dilations[i]
-        frames = [x] if k == 1 else x.view(b, k, -1).unbind(1)
-        now = self.step % n
+        now = self.step % n if n > 0 else 0
+        if k == 1:  # the 4 ms case: frame −(kernel − 1 − t)·d sits in slot (now + t·d) mod n
+            if self.kernel == 3:  # the TCN's (spelt out: the interpreter's loop costs more than the product)
+                taps = [hist[now], hist[(now + d) % n], x, self.one]
+            else:
+                taps = [hist[(now + t * d) % n] for t in range(self.kernel - 1)]
+                taps.append(x)
+                taps.append(self.one)
+            if n > 0:
+                hist[now] = x
+            return torch.mm(torch.cat(taps, 1), self.weights[i])
+        frames = x.view(b, k, -1).unbind(1)
         taps: List[Tensor] = []
         for j in range(k):  # output frame j reads frames j − (kernel − 1 − t)·d, t = 0 … kernel − 1
             for t in range(self.kernel):
                 src = j - (self.kernel - 1 - t) * d
                 taps.append(frames[src] if src >= 0 else hist[(now + n + src) % n])
+            taps.append(self.one)  # × the bias row of the weights
         for j in range(max(0, k - n), k):  # then the newest frames replace the oldest
             hist[(now + j) % n] = frames[j]
         cols = torch.cat(taps, 1)
         if k > 1:
             cols = cols.view(b * k, -1)
-        return torch.addmm(self.biases[i], cols, self.weights[i])
+        return torch.mm(cols, self.weights[i])
 
     def decode(self, f0_hz: Tensor, loudness_db: Tensor) -> Tensor:
         """TCN: [B, k] → envelope logits [B, k, K]."""
-        return self.decode_scaled(self.inputs.stacked(f0_hz, loudness_db, 2))
+        return self.decode_scaled(self.inputs.stacked_last(f0_hz, loudness_db))
 
     def decode_scaled(self, x: Tensor) -> Tensor:
-        """TCN on scaled inputs [B, k, 2] (``InputScaling.stacked``) → envelope logits [B, k, K]."""
+        """TCN on scaled inputs [B, k, 2] (``InputScaling.stacked_last``) → envelope logits [B, k, K]."""
         b, k = x.shape[0], x.shape[1]
         x = x.reshape(b * k, -1)  # activations as rows [B · k, C] all the way
         last = self.n_blocks - 1
@@ -249,8 +277,10 @@ class StreamingDDX7(nn.Module):
             h = self._conv(2 * i + 1, torch.relu(h), b, k)
             if i == last:  # linear last block
                 x = h + res
-            else:  # relu(relu(h) + res), in place on h (a fresh tensor)
+            elif self.has_residual[i] or i == 0:  # relu(relu(h) + res), in place on h (a fresh tensor)
                 x = torch.relu_(torch.relu_(h).add_(res))
+            else:  # res is the previous block's output, ≥ 0: the outer relu changes nothing
+                x = torch.relu_(h).add_(res)
         self.step += k
         return x.view(b, k, -1)
 
@@ -258,21 +288,31 @@ class StreamingDDX7(nn.Module):
         """FM: f0 [B, k] Hz, envelopes [B, k, K] (a_k, before env_gain) → dry audio [B, k · hop]."""
         if self.use_gain:
             envelopes = envelopes * self.env_gain  # apply_env_gain's product, at frame rate
-        frames = torch.cat([f0_hz.unsqueeze(2), envelopes], 2)  # f0 and envelopes upsampled together
-        previous: Optional[Tensor] = None
-        if self.started:
-            previous = self.last_frame
-        controls = upsample_frames(frames, self.fast_hop, previous, self.ramp).unbind(2)  # f0, a_1 … a_K
-        self.last_frame = frames[:, -1:]
+        # f0 and envelopes upsampled together, channels first: every control's and operator's samples contiguous
+        frames = torch.cat([f0_hz.unsqueeze(1), envelopes.transpose(1, 2)], 1)  # [B, 1 + K, k]
+        if frames.shape[2] == 1:  # upsample_frames' arithmetic (the same bits) in three operations
+            before = self.last_frame if self.started else frames  # before the first frame: held
+            controls = ((frames - before) * self.ramp).add_(before).unbind(1)  # f0, a_1 … a_K: [B, M·hop] each
+        else:
+            previous: Optional[Tensor] = None
+            if self.started:
+                previous = self.last_frame.transpose(1, 2)
+            controls = upsample_frames(frames.transpose(1, 2), self.fast_hop, previous, self.ramp, True).unbind(1)
+        self.last_frame = frames[:, :, -1:]
         self.started = True
-        phases = self.phase.advance(controls[0]).unbind(2)
+        phases = self.phase.advance(controls[0], True).unbind(1)
         outs = fm_operators(phases, controls[1:], self.order, self.modulators, self.two_pi)
-        audio = mix_carriers(outs, self.carriers, self.max_ol)
         if self.oversample == 1:
-            return audio
-        out = decimate(audio, self.oversample, self.decimation_kernel, self.fast_history)
-        self.fast_history = torch.cat([self.fast_history, audio], 1)[:, -self.fast_history.shape[1]:]
-        return out
+            return mix_carriers(outs, self.carriers, self.max_ol)
+        audio = mix_carriers(outs, self.carriers, None)  # ÷ max_ol is in the decimation matrix
+        # ddx7.synth.oversample.decimate re-expressed per frame as one matrix product (its conv1d cost ~4× as
+        # much at one frame): frame j's hop outputs read the L − M + M·hop fast samples from j·M·hop on
+        fast = torch.cat([self.fast_history, audio], 1)  # [B, L − M + M·N]
+        history = self.fast_history.shape[1]
+        self.fast_history = fast[:, fast.shape[1] - history:]
+        k = f0_hz.shape[1]
+        windows = fast.unfold(1, history + self.fast_hop, self.fast_hop)  # [B, k, L − M + M·hop]
+        return torch.matmul(windows, self.decimation_matrix).view(f0_hz.shape[0], k * self.hop)
 
     @torch.jit.export
     def operator_phases(self) -> Tensor:
@@ -292,7 +332,7 @@ class StreamingDDX7(nn.Module):
         """f0 [B, k] (Hz), loudness [B, k] (dB) → audio [B, k · hop]."""
         if f0_hz.dim() != 2 or f0_hz.shape != loudness_db.shape or f0_hz.shape[1] < 1:
             raise ValueError("f0 and loudness must both be [batch, frames] with frames >= 1")
-        scaled = self.inputs.stacked(f0_hz, loudness_db, 2)
+        scaled = self.inputs.stacked_last(f0_hz, loudness_db)
         self._check(f0_hz, loudness_db, scaled)
         b = f0_hz.shape[0]
         if b != self.batch:

@@ -35,6 +35,10 @@ class InputScaling(nn.Module):
         for name, value in (("a4_hz", 440.0), ("a4_midi", 69.0), ("semitones", 12.0), ("midi_range", 127.0),
                             ("range_db", 80.0), ("one", 1.0)):
             self.register_buffer(name, torch.tensor(value), persistent=False)
+        # the same two maps as one affine map of (log2 f0, loudness), for stacked_last; made in float64
+        self.register_buffer("affine_scale", torch.tensor([12.0 / 127.0, 1.0 / 80.0]), persistent=False)
+        offset = (69.0 - 12.0 * math.log2(440.0)) / 127.0
+        self.register_buffer("affine_offset", torch.tensor([offset, 1.0]), persistent=False)
 
     def f0(self, f0_hz: torch.Tensor) -> torch.Tensor:
         """f0 in Hz → MIDI pitch / 127."""
@@ -48,6 +52,11 @@ class InputScaling(nn.Module):
         """Both, as the TCN's two input channels (f0 first) stacked at ``dim``: [B, T] each →
         [B, 2, T] (dim 1) or [B, T, 2] (dim 2)."""
         return torch.stack([self.f0(f0_hz), self.loudness(loudness_db)], dim)
+
+    def stacked_last(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+        """``stacked(f0_hz, loudness_db, 2)`` in three operations instead of eight (a stream's 4 ms block pays
+        per operation), as log2 f0 · 12/127 + (69 − 12 log2 440)/127: equal to float32 rounding, not bit for bit."""
+        return torch.addcmul(self.affine_offset, torch.stack([torch.log2(f0_hz), loudness_db], 2), self.affine_scale)
 
 
 _BIT_SHIFTS = torch.arange(8, dtype=torch.uint8)

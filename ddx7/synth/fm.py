@@ -56,11 +56,14 @@ def fm_operators(phases: list[Tensor], envelopes: list[Tensor], order: list[int]
     return outs
 
 
-def mix_carriers(outs: list[Tensor], carriers: list[int], max_ol: Tensor) -> Tensor:
-    """The audio x = Σ_carriers y_c / max_ol from the operator outputs [B, N] (max_ol in their dtype)."""
+def mix_carriers(outs: list[Tensor], carriers: list[int], max_ol: Tensor | None) -> Tensor:
+    """The audio x = Σ_carriers y_c / max_ol from the operator outputs [B, N] (max_ol in their dtype; None: the
+    caller divides later, e.g. folded into a following linear map)."""
     audio = outs[carriers[0]]
     for c in carriers[1:]:
         audio = audio + outs[c]
+    if max_ol is None:
+        return audio
     return audio / max_ol
 
 

@@ -177,14 +177,20 @@ class RunningPhase(nn.Module):
         self.samples_since_rebase = 0
 
     @torch.jit.export
-    def advance(self, f0_samples: Tensor) -> Tensor:
-        """f0 [B, N] (Hz) → every operator's phase at these samples, float32 [B, N, K]."""
+    def advance(self, f0_samples: Tensor, channels_first: bool = False) -> Tensor:
+        """f0 [B, N] (Hz) → every operator's phase at these samples, float32 [B, N, K], or [B, K, N] with
+        ``channels_first`` (each operator's samples contiguous; the same values)."""
         omega = phase_sum(f0_samples, self.omega_scale, self.omega_end)
         self.omega_end = omega.select(1, -1)
         offset: Tensor | None = None
-        if self.use_offset:
-            offset = self.offset.unsqueeze(1)
-        phases = wrap_phase(omega.unsqueeze(2), self.ratios, self.two_pi, offset).float()
+        if channels_first:
+            if self.use_offset:
+                offset = self.offset.unsqueeze(2)
+            phases = wrap_phase(omega.unsqueeze(1), self.ratios.unsqueeze(1), self.two_pi, offset).float()
+        else:
+            if self.use_offset:
+                offset = self.offset.unsqueeze(1)
+            phases = wrap_phase(omega.unsqueeze(2), self.ratios, self.two_pi, offset).float()
         self.samples_since_rebase += f0_samples.shape[1]
         if self.samples_since_rebase >= self.rebase_samples:
             self.rebase()
