@@ -61,6 +61,16 @@ def table1_pairs(profile: str = "quick") -> dict[str, tuple[str, str]]:
     return {inst: (hpn, by_kind["ddx7"][inst]) for inst, hpn in by_kind["hpn"].items()}
 
 
+def grid_pairs(profile: str = "quick") -> dict[str, tuple[str, ...]]:
+    """instrument → (Table 1's HpN run, then every DDX7 run of the grid for that instrument, Table 1's first)."""
+    pairs = {}
+    for instrument, (hpn, table1) in table1_pairs(profile).items():
+        others = [r for r in list_runs() if r != table1 and run_config(r, profile)["model"]["kind"] == "ddx7"
+                  and run_config(r, profile)["data"]["instrument"] == instrument]
+        pairs[instrument] = (hpn, table1, *others)
+    return pairs
+
+
 def table2_runs(profile: str = "quick") -> dict[str, str]:
     """instrument → the DDX7 run whose resynthesis Table 2 intervenes on."""
     return _one_per_instrument(2, table_runs(2, profile), profile)

@@ -270,3 +270,17 @@ def test_experiment_finding_names_pitched_variants_and_the_best_against_the_base
     assert "Lowest loudness error: baseline (5.00 dB)." in text
     assert "**f**" not in text  # a lone run has nothing to compare
     assert "No recipe experiment" in findings.experiment_finding(pd.DataFrame())
+
+
+def test_unseen_runs_finding_names_table_1_the_best_run_and_those_within_the_bound():
+    table = pd.DataFrame([
+        {"instrument": "trumpet", "run": "trumpet-2osc", "MSS ratio": 1.30},
+        {"instrument": "trumpet", "run": "trumpet-6osc", "MSS ratio": 1.14},
+        {"instrument": "trumpet", "run": "trumpet-4osc", "MSS ratio": 1.20},
+        {"instrument": "violin", "run": "violin-6osc", "MSS ratio": 1.25}])
+    text = findings.unseen_runs_finding(table)
+    trumpet, violin = text.splitlines()
+    assert "Table 1's trumpet-2osc at 1.30×" in trumpet and "best, trumpet-6osc, at 1.14×" in trumpet
+    assert "Within 1.2×: trumpet-6osc, trumpet-4osc." in trumpet  # the bound is inclusive
+    assert "Within 1.2×: none." in violin
+    assert findings.unseen_runs_finding(pd.DataFrame()) == ""

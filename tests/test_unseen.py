@@ -44,3 +44,45 @@ def test_unseen_phrase_is_another_soundfont_and_normalised(tmp_path):
     [(name, audio)] = unseen_phrases("flute", {"pieces": [{"piece": piece_id(spec), "split": "test"}]}, seconds=2.0)
     assert name == f"flute-{piece_id(spec)}" and len(audio) == 32000
     assert np.abs(audio).max() == pytest.approx(1.0)
+
+
+def test_summary_by_run_compares_each_ddx7_run_with_its_instruments_hpn():
+    import pandas as pd
+
+    from ddx7.eval.unseen import summary_by_run
+
+    rows = []
+    for phrase, hpn in (("a", 2.0), ("b", 4.0)):
+        rows.append({"instrument": "flute", "phrase": phrase, "run": "hpn-flute", "model": "hpn", "mss": hpn,
+                     "loudness_mean_abs_db": 1.0})
+        for run, factor in (("flute-2osc", 1.5), ("flute-6osc", 1.0)):
+            rows.append({"instrument": "flute", "phrase": phrase, "run": run, "model": "ddx7", "mss": hpn * factor,
+                         "loudness_mean_abs_db": factor, "mss_ratio_to_hpn": factor * (1.2 if phrase == "a" else 1)})
+    table = summary_by_run(pd.DataFrame(rows)).set_index("run")
+    assert list(table.index) == ["flute-2osc", "flute-6osc"]
+    assert table.loc["flute-2osc", "MSS ratio"] == pytest.approx(1.5) and table.loc["flute-2osc", "MSS HpN"] == 3.0
+    assert table.loc["flute-6osc", "MSS ratio"] == pytest.approx(1.0)
+    assert table.loc["flute-2osc", "worst phrase ratio"] == pytest.approx(1.8)
+
+
+def test_grid_pairs_put_table_1_first_and_every_ddx7_run_of_the_instrument_after():
+    from ddx7.paper import grid_pairs, table1_pairs
+    from ddx7.runs import list_runs, run_config
+
+    pairs, table1 = grid_pairs("full"), table1_pairs("full")
+    assert pairs.keys() == table1.keys()
+    for instrument, runs in pairs.items():
+        assert runs[:2] == table1[instrument]
+        expected = {r for r in list_runs() if run_config(r, "full")["model"]["kind"] == "ddx7"
+                    and run_config(r, "full")["data"]["instrument"] == instrument}
+        assert set(runs[1:]) == expected and len(runs[1:]) == len(expected)
+
+
+def test_compare_reports_an_unpitched_resynthesis_instead_of_refusing_it():
+    """A model that renders noise for an unseen phrase is a finding: its MSS counts, its f0 error is NaN."""
+    x = tone(220.0)
+    noise = (0.1 * np.random.default_rng(0).standard_normal(len(x))).astype(np.float32)
+    result = compare(x, noise)
+    assert result["pitched"] is False and np.isnan(result["f0_median_abs_cents"])
+    assert result["mss"] > compare(x, tone(440.0))["mss"] > 0
+    assert compare(x, x.copy())["pitched"] is True

@@ -29,6 +29,9 @@ def add_parser(sub):
     p.add_argument("--results", default="results")
     p.add_argument("--soundfont", default=None, help="default: Debian's TimGM6mb (apt install timgm6mb-soundfont)")
     p.add_argument("--seconds", type=float, default=8.0, help="length of each phrase")
+    p.add_argument("--all-runs", action="store_true",
+                   help="every DDX7 run of the grid against its instrument's HpN → results/<profile>/unseen-all/ "
+                        "(tables only)")
     p.set_defaults(func=cmd_eval_unseen)
     p = sub.add_parser("eval-oracle", help="Table 1 DDX7 models with free envelopes (how far a better decoder "
                                            "could go) → results/<profile>/oracle/")
@@ -70,15 +73,23 @@ def cmd_eval(args):
 
 
 def cmd_eval_unseen(args):
-    from ..eval.unseen import evaluate_unseen, summary
-    from ..paper import table1_pairs
+    from ..eval.unseen import evaluate_unseen, summary, summary_by_run
+    from ..paper import grid_pairs, table1_pairs
 
-    table = evaluate_unseen(table1_pairs(args.profile), args.profile, args.data_root, args.results, args.soundfont,
-                            args.seconds)
-    for _, r in summary(table).iterrows():
-        print(f"{r['instrument']}: {r['phrases']} phrases, mean MSS DDX7 {r['MSS DDX7']:.2f} / HpN {r['MSS HpN']:.2f} "
-              f"= {r['MSS ratio']:.2f}x")
-    print(f"wrote {Path(args.results) / args.profile / 'unseen'}")
+    if args.all_runs:
+        name = "unseen-all"
+        table = evaluate_unseen(grid_pairs(args.profile), args.profile, args.data_root, args.results,
+                                args.soundfont, args.seconds, name=name, keep_audio=False)
+        for _, r in summary_by_run(table).iterrows():
+            print(f"{r['run']}: mean MSS {r['MSS']:.2f} / HpN {r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")
+    else:
+        name = "unseen"
+        table = evaluate_unseen(table1_pairs(args.profile), args.profile, args.data_root, args.results,
+                                args.soundfont, args.seconds)
+        for _, r in summary(table).iterrows():
+            print(f"{r['instrument']}: {r['phrases']} phrases, mean MSS DDX7 {r['MSS DDX7']:.2f} / HpN "
+                  f"{r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")
+    print(f"wrote {Path(args.results) / args.profile / name}")
 
 
 def cmd_eval_oracle(args):

@@ -9,6 +9,8 @@ multi-scale spectral loss against the (peak-normalised) input is compared as DDX
 
 ``ddx7 eval-unseen`` → ``results/<profile>/unseen/``: the phrases (WAV), each model's resynthesis, and
 ``unseen.csv`` / ``unseen.json`` (per phrase and model: MSS, f0 and loudness error; with provenance).
+``ddx7 eval-unseen --all-runs`` → ``results/<profile>/unseen-all/``: every DDX7 run of the grid on the same
+phrases against its instrument's HpN (tables only, no audio): which patches reach HpN where Table 1's does not.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def unseen_phrases(instrument: str, manifest: dict, soundfont: str | None = None
 
 
 def compare(original: np.ndarray, rendered: np.ndarray, extractor: str = "pyin", reference=None) -> dict:
-    """MSS, median |f0 error| (cents, frames voiced in both) and mean |loudness error| (dB) of a resynthesis;
+    """MSS, median |f0 error| (cents, frames voiced in both; NaN and ``pitched`` False when the resynthesis has
+    too few voiced frames for ddx7.resynth.features) and mean |loudness error| (dB) of a resynthesis;
     ``reference``: :func:`features` of the whole original when already computed (one phrase, many models);
     used when the rendering is as long as the original (pYIN decodes the whole signal: a cut changes it)."""
     n = min(len(original), len(rendered))
@@ -69,41 +72,56 @@ def compare(original: np.ndarray, rendered: np.ndarray, extractor: str = "pyin",
     if reference is None or n < len(original):
         reference = features(original[:n], extractor)
     f0_a, _, per_a = reference
-    f0_b, _, per_b = features(rendered[:n], extractor, name="resynthesis")
-    voiced = (per_a >= 0.5) & (per_b >= 0.5)
+    try:
+        f0_b, _, per_b = features(rendered[:n], extractor, name="resynthesis")
+        voiced = (per_a >= 0.5) & (per_b >= 0.5)
+        pitched = True
+    except ValueError:  # a model that renders no pitched sound is a result here, not an input to refuse
+        voiced, pitched = np.zeros(0, dtype=bool), False
     f0_err = float(np.median(np.abs(cents(f0_b[voiced], f0_a[voiced])))) if voiced.any() else float("nan")
-    return {"mss": mss, "f0_median_abs_cents": f0_err,
+    return {"mss": mss, "f0_median_abs_cents": f0_err, "pitched": pitched,
             "loudness_mean_abs_db": float(np.mean(np.abs(loudness_db(rendered[:n]) - loudness_db(original[:n]))))}
 
 
 def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", results_root="results",
-                    soundfont: str | None = None, seconds: float = 8.0) -> "pd.DataFrame":  # noqa: F821
-    """Resynthesise unseen phrases with each pair (instrument → (HpN run, DDX7 run)); write and return the
-    per-phrase table (one row per phrase and model, with DDX7/HpN MSS on the DDX7 rows)."""
+                    soundfont: str | None = None, seconds: float = 8.0, name: str = "unseen",
+                    keep_audio: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """Resynthesise unseen phrases with each instrument's runs (instrument → (HpN run, DDX7 run, …)); write
+    ``results/<profile>/<name>/`` and return the per-phrase table (one row per phrase and model, with DDX7/HpN
+    MSS on the DDX7 rows). ``keep_audio``: also write the phrases and every resynthesis as WAV."""
+    import tempfile
+
     import pandas as pd
 
     from ..data import load_manifest
 
     t0 = time.perf_counter()
-    out = Path(results_root) / profile / "unseen"
+    out = Path(results_root) / profile / name
     rows = []
-    for instrument, runs in pairs.items():
-        manifest = load_manifest(profile, instrument, root=data_root)
-        for name, audio in unseen_phrases(instrument, manifest, soundfont, seconds):
-            phrase = out / "audio" / f"{name}.wav"
-            write_audio(phrase, audio, SAMPLE_RATE)
-            by_model, reference = {}, features(audio)
-            for run in runs:
-                info = resynth_file(phrase, model=ModelChoice(run=run, profile=profile), progress=False)
-                write_audio(out / "audio" / f"{name}--{run}.wav", np.clip(info["audio"], -1, 1), SAMPLE_RATE)
-                by_model[run] = compare(audio, info["audio"], reference=reference)
-                rows.append({"instrument": instrument, "phrase": name, "run": run,
-                             "model": "hpn" if run.startswith("hpn") else "ddx7", **by_model[run]})
-            hpn, ddx7 = runs
-            rows[-1]["mss_ratio_to_hpn"] = by_model[ddx7]["mss"] / by_model[hpn]["mss"]
+    with tempfile.TemporaryDirectory() as scratch:
+        audio_dir = out / "audio" if keep_audio else Path(scratch)
+        for instrument, runs in pairs.items():
+            manifest = load_manifest(profile, instrument, root=data_root)
+            hpn = runs[0]
+            for phrase_name, audio in unseen_phrases(instrument, manifest, soundfont, seconds):
+                phrase = audio_dir / f"{phrase_name}.wav"
+                write_audio(phrase, audio, SAMPLE_RATE)
+                by_model, reference = {}, features(audio)
+                for run in runs:
+                    info = resynth_file(phrase, model=ModelChoice(run=run, profile=profile), progress=False)
+                    if keep_audio:
+                        write_audio(audio_dir / f"{phrase_name}--{run}.wav", np.clip(info["audio"], -1, 1),
+                                    SAMPLE_RATE)
+                    by_model[run] = compare(audio, info["audio"], reference=reference)
+                    row = {"instrument": instrument, "phrase": phrase_name, "run": run,
+                           "model": "hpn" if run.startswith("hpn") else "ddx7", **by_model[run]}
+                    if run != hpn:
+                        row["mss_ratio_to_hpn"] = by_model[run]["mss"] / by_model[hpn]["mss"]
+                    rows.append(row)
     table = pd.DataFrame(rows)
     write_csv(out / "unseen.csv", table)
-    write_json(out / "unseen.json", {"pairs": {k: list(v) for k, v in pairs.items()}, "seconds": seconds,
+    write_json(out / "unseen.json", {"keep_audio": keep_audio, "pairs": {k: list(v) for k, v in pairs.items()},
+                                     "seconds": seconds,
                                      "soundfont": Path(find_soundfont(soundfont or OTHER_SOUNDFONT)).name,
                                      "performance_seed": PERFORMANCE_SEED, "rows": json.loads(table.to_json(
                                          orient="records")), "wall_s": round(time.perf_counter() - t0, 1),
@@ -124,4 +142,22 @@ def summary(table: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
                      "MSS HpN": mss["hpn"], "MSS ratio": mss["ddx7"] / mss["hpn"], "f0 error DDX7 (cents)": f0["ddx7"],
                      "f0 error HpN (cents)": f0["hpn"], "loudness error DDX7 (dB)": loud["ddx7"],
                      "loudness error HpN (dB)": loud["hpn"]})
+    return pd.DataFrame(rows)
+
+
+def summary_by_run(table: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """evaluate_unseen's per-phrase table per DDX7 run: its mean MSS over the phrases against its instrument's
+    HpN (the ratio of the means, as :func:`summary`), the worst phrase's ratio, its mean loudness error, and how
+    many of its resyntheses had no pitch (:func:`compare`)."""
+    import pandas as pd
+
+    rows = []
+    for instrument, g in table.groupby("instrument", sort=False):
+        hpn = g[g["model"] == "hpn"]
+        for run, d in g[g["model"] == "ddx7"].groupby("run", sort=False):
+            rows.append({"instrument": instrument, "run": run, "phrases": len(d), "MSS": d["mss"].mean(),
+                         "MSS HpN": hpn["mss"].mean(), "MSS ratio": d["mss"].mean() / hpn["mss"].mean(),
+                         "worst phrase ratio": d["mss_ratio_to_hpn"].max(),
+                         "loudness error (dB)": d["loudness_mean_abs_db"].mean(),
+                         "unpitched phrases": int((d["pitched"] == False).sum()) if "pitched" in d else 0})  # noqa: E712
     return pd.DataFrame(rows)

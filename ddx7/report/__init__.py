@@ -48,6 +48,7 @@ from .findings import (
     rtf_note,
     same_reverb_finding,
     table1_finding,
+    unseen_runs_finding,
     variant_finding,
 )
 from .loaders import (
@@ -71,6 +72,7 @@ from .loaders import (
     snapshot_table,
     train_bench_tables,
     training_summary,
+    unseen_runs_table,
     unseen_table,
     variant_table,
 )
@@ -87,7 +89,7 @@ __all__ = [
     "ablation_finding", "collapsed_finding", "collapsed_runs", "convergence_finding", "doubling_finding",
     "dropout_finding",
     "equal_budget_finding", "experiment_finding", "imax_finding", "paper_note", "rest_finding", "rtf_note",
-    "oracle_finding", "reverb_finding", "same_reverb_finding",
+    "oracle_finding", "reverb_finding", "same_reverb_finding", "unseen_runs_finding",
     "table1_finding", "variant_finding",
     "best_valid_mss", "budget_table", "convergence_table", "doubling_table", "embedding_names", "experiment_table",
     "experiments_dir",
@@ -95,7 +97,7 @@ __all__ = [
     "load_curves",
     "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
     "same_reverb_table",
-    "oracle_table", "training_summary", "unseen_table", "variant_table",
+    "oracle_table", "training_summary", "unseen_runs_table", "unseen_table", "variant_table",
     "grid_players", "table1_players", "table2_players",
     "intervention_panel_for", "live_sliders",
 ]

@@ -353,3 +353,19 @@ def variant_finding(table: pd.DataFrame, label: str, pitched_cents: float = 20.0
     if len(lost):
         text += f" No longer pitched: {', '.join(lost['run'])}."
     return text
+
+
+def unseen_runs_finding(table: pd.DataFrame, target: float = 1.2) -> str:
+    """An unseen_runs_table in words: per instrument, Table 1's run (the first) against the grid's best run on the
+    unseen phrases, and which runs are within ``target`` × HpN's mean MSS (issue 16's bound)."""
+    if table.empty:
+        return ""
+    lines = []
+    for instrument, rows in table.groupby("instrument", sort=False):
+        first, best = rows.iloc[0], rows.loc[rows["MSS ratio"].idxmin()]
+        within = rows[rows["MSS ratio"] <= target]["run"].tolist()
+        text = (f"- **{instrument}**: Table 1's {first['run']} at {first['MSS ratio']:.2f}× HpN's MSS; "
+                f"the grid's best, {best['run']}, at {best['MSS ratio']:.2f}×. Within {target:g}×: "
+                + (", ".join(within) if within else "none") + ".")
+        lines.append(text)
+    return "\n".join(lines)

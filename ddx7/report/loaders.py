@@ -13,6 +13,7 @@ from ..data.report import committed_card
 from ..eval.bench_train import load_bench_record
 from ..eval.evaluate import metrics_row
 from ..eval.unseen import summary as unseen_summary
+from ..eval.unseen import summary_by_run as unseen_summary_by_run
 from ..pipeline import DATA, RESULTS, find_root, results_dir
 from ..runs import EXPERIMENTS_DIR, describe_run, list_runs, run_config
 
@@ -385,6 +386,15 @@ def unseen_table(profile: str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame()
     return unseen_summary(pd.read_csv(path))
+
+
+def unseen_runs_table(profile: str) -> pd.DataFrame:
+    """``ddx7 eval-unseen --all-runs``: every DDX7 run of the grid on the unseen phrases against its instrument's
+    HpN (ddx7.eval.unseen.summary_by_run), Table 1's run first per instrument. Empty when not run."""
+    path = results_dir(profile) / "unseen-all" / "unseen.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    return unseen_summary_by_run(pd.read_csv(path))
 
 
 def oracle_table(profile: str) -> pd.DataFrame:
