@@ -63,10 +63,11 @@ def table1_pairs(profile: str = "quick") -> dict[str, tuple[str, str]]:
 
 def grid_pairs(profile: str = "quick") -> dict[str, tuple[str, ...]]:
     """instrument → (Table 1's HpN run, then every DDX7 run of the grid for that instrument, Table 1's first)."""
+    configs = {r: run_config(r, profile) for r in list_runs()}
     pairs = {}
     for instrument, (hpn, table1) in table1_pairs(profile).items():
-        others = [r for r in list_runs() if r != table1 and run_config(r, profile)["model"]["kind"] == "ddx7"
-                  and run_config(r, profile)["data"]["instrument"] == instrument]
+        others = [r for r, c in configs.items() if r != table1 and c["model"]["kind"] == "ddx7"
+                  and c["data"]["instrument"] == instrument]
         pairs[instrument] = (hpn, table1, *others)
     return pairs
 

@@ -81,7 +81,6 @@ def decimation_matrix(kernel: Tensor, factor: int, hop: int) -> Tensor:
     return torch.where(inside, kernel.double()[j.clamp(0, taps - 1)], 0.0).float()
 
 
-
 class StreamingDDX7(nn.Module):
     """Block-by-block DDX7 whose concatenated output equals the offline render (see module doc).
 
@@ -128,8 +127,8 @@ class StreamingDDX7(nn.Module):
     # -- construction
 
     def _init_decoder(self, decoder):
-        """Per conv: weight [kernel · C_in, C_out] (all taps in one matrix product), bias, dilation and
-        the history ring. A 1×1 residual projection is appended to conv1's output columns (it reads
+        """Per conv: weight [kernel · C_in + 1, C_out] (all taps in one matrix product, the bias as its last
+        row), dilation and the history ring. A 1×1 residual projection is appended to conv1's output columns (it reads
         conv1's current-frame tap), saving a matrix product per block where channels change."""
         self.weights, self.dilations, self.c_in, self.history = [], [], [], []
         self.step = 0  # frames processed: the ring position of every conv's history
@@ -252,10 +251,7 @@ class StreamingDDX7(nn.Module):
             taps.append(self.one)  # × the bias row of the weights
         for j in range(max(0, k - n), k):  # then the newest frames replace the oldest
             hist[(now + j) % n] = frames[j]
-        cols = torch.cat(taps, 1)
-        if k > 1:
-            cols = cols.view(b * k, -1)
-        return torch.mm(cols, self.weights[i])
+        return torch.mm(torch.cat(taps, 1).view(b * k, -1), self.weights[i])
 
     def decode(self, f0_hz: Tensor, loudness_db: Tensor) -> Tensor:
         """TCN: [B, k] → envelope logits [B, k, K]."""

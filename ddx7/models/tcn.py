@@ -32,13 +32,14 @@ class InputScaling(nn.Module):
 
     def __init__(self):
         super().__init__()
-        for name, value in (("a4_hz", 440.0), ("a4_midi", 69.0), ("semitones", 12.0), ("midi_range", 127.0),
-                            ("range_db", 80.0), ("one", 1.0)):
+        c = {"a4_hz": 440.0, "a4_midi": 69.0, "semitones": 12.0, "midi_range": 127.0, "range_db": 80.0, "one": 1.0}
+        for name, value in c.items():
             self.register_buffer(name, torch.tensor(value), persistent=False)
         # the same two maps as one affine map of (log2 f0, loudness), for stacked_last; made in float64
-        self.register_buffer("affine_scale", torch.tensor([12.0 / 127.0, 1.0 / 80.0]), persistent=False)
-        offset = (69.0 - 12.0 * math.log2(440.0)) / 127.0
-        self.register_buffer("affine_offset", torch.tensor([offset, 1.0]), persistent=False)
+        scale = [c["semitones"] / c["midi_range"], c["one"] / c["range_db"]]
+        offset = [(c["a4_midi"] - c["semitones"] * math.log2(c["a4_hz"])) / c["midi_range"], c["one"]]
+        self.register_buffer("affine_scale", torch.tensor(scale), persistent=False)
+        self.register_buffer("affine_offset", torch.tensor(offset), persistent=False)
 
     def f0(self, f0_hz: torch.Tensor) -> torch.Tensor:
         """f0 in Hz → MIDI pitch / 127."""
