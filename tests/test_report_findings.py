@@ -224,6 +224,31 @@ def test_oracle_finding_says_where_the_decoder_not_the_synth_is_the_limit():
     assert findings.oracle_finding(pd.DataFrame()) == ""
 
 
+def unseen_oracle(rows) -> pd.DataFrame:
+    """(run, decoder, free) → oracle_table(unseen=True) rows of one instrument, HpN at 8."""
+    return pd.DataFrame([{"instrument": "trumpet", "run": run, "synth": "with its reverb", "HpN MSS": 8.0,
+                          "decoder MSS": d, "free-envelope MSS": f, "free / HpN": f / 8, "decoder / HpN": d / 8,
+                          "decoder / free": d / f} for run, d, f in rows])
+
+
+def test_oracle_unseen_finding_sets_the_needed_decoder_beside_the_reached_ones():
+    test = pd.DataFrame(oracle_rows("a", 8.7, 7.5, 10.0) + oracle_rows("f", 7.0, 7.0, 9.0))
+    test["instrument"] = ["trumpet"] * 2 + ["flute"] * 2  # the trumpet's decoder / free 1.16; the flute's 1.00
+    test["decoder / free"] = test["decoder MSS"] / test["free-envelope MSS"]
+    # Table 1's run: free envelopes 1.08× HpN, so it needs decoder / free ≤ 1.2 / 1.08 = 1.11, while ours reach 1.2
+    text = findings.oracle_unseen_finding(unseen_oracle([("two", 10.4, 8.64), ("six", 9.2, 7.52)]), test)
+    assert "- **two**: the decoder 1.30× HpN's MSS, free envelopes 1.08×; the decoder 1.20× its free envelopes." in text
+    assert "two would need a decoder within 1.11× of its free envelopes" in text
+    assert "come within 1.20–1.22×" in text and "Table 1's trumpet decoder comes within 1.16×." in text
+    assert "No trumpet decoder we trained comes that close" in text
+    assert "while six (free envelopes 0.94× HpN's) would need only 1.28×." in text
+    # a decoder that transfers as well as needed: no verdict; a patch whose free envelopes miss: the patch is the limit
+    assert "decoder we trained" not in findings.oracle_unseen_finding(unseen_oracle([("two", 9.0, 8.64)]), test)
+    assert "even free envelopes leave two at 1.25×" in findings.oracle_unseen_finding(
+        unseen_oracle([("two", 11.0, 10.0)]), test)
+    assert findings.oracle_unseen_finding(pd.DataFrame(), test) == ""
+
+
 # ------------------------------------------------------------------------------------ the paper's tables
 def test_table_membership_comes_from_the_run_configs():
     for table in (1, 2, 3, 4):

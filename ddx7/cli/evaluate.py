@@ -41,6 +41,10 @@ def add_parser(sub):
     p.add_argument("--excerpts", type=int, default=8, help="test excerpts per instrument, evenly spaced")
     p.add_argument("--steps", type=int, default=400, help="Adam steps of the envelope fit")
     p.add_argument("--pool", type=int, default=5, help="frames per free control point (5 = 20 ms)")
+    p.add_argument("--unseen", action="store_true",
+                   help="fit eval-unseen's phrases instead of test excerpts → results/<profile>/oracle-unseen/")
+    p.add_argument("--all-runs", action="store_true", help="every DDX7 run of the grid, not only Table 1's")
+    p.add_argument("--instruments", default=None, help="comma-separated; default: all three")
     p.set_defaults(func=cmd_eval_oracle)
 
 
@@ -94,8 +98,15 @@ def cmd_eval_unseen(args):
 
 def cmd_eval_oracle(args):
     from ..eval.oracle import evaluate_oracle
-    from ..paper import table1_pairs
+    from ..paper import grid_pairs, table1_pairs
 
-    evaluate_oracle(table1_pairs(args.profile), args.profile, args.data_root, args.results, args.excerpts,
-                    args.steps, args.pool)
-    print(f"wrote {Path(args.results) / args.profile / 'oracle'}")
+    pairs = (grid_pairs if args.all_runs else table1_pairs)(args.profile)
+    if args.instruments:
+        wanted = [i.strip() for i in args.instruments.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - set(pairs))
+        if unknown:
+            raise ValueError(f"--instruments: unknown {', '.join(unknown)}; known: {', '.join(pairs)}")
+        pairs = {i: pairs[i] for i in wanted}
+    evaluate_oracle(pairs, args.profile, args.data_root, args.results, args.excerpts, args.steps, args.pool,
+                    unseen=args.unseen)
+    print(f"wrote {Path(args.results) / args.profile / ('oracle-unseen' if args.unseen else 'oracle')}")

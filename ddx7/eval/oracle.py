@@ -9,6 +9,10 @@ minima: if it matches HpN where the trained decoder does not, the decoder or its
 synth. ``dry=True`` leaves the reverb out: what the patch makes by itself.
 
 ``ddx7 eval-oracle`` → ``results/<profile>/oracle/oracle.csv`` and ``oracle.json`` (with provenance).
+``ddx7 eval-oracle --unseen`` fits the phrases of ``ddx7 eval-unseen`` instead (another soundfont and performance,
+cut into 4 s excerpts; with the reverb only) → ``results/<profile>/oracle-unseen/``. There the fit shows how much of
+a decoder's gap on material it never heard is the patch's (free envelopes against HpN) and how much the decoder's
+(decoder against free envelopes), to set beside the same split on the test set.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .. import HOP
 from ..atomic import write_csv, write_json
 from ..checkpoints import load_model
-from ..data import load_split
+from ..data import load_manifest, load_split
+from ..data.excerpts import FRAMES
 from ..losses import MultiScaleSpectralLoss
 from ..provenance import provenance
 from ..resynth import find_checkpoint
 from .evaluate import chosen_indices, mean_mss, render_split
+from .unseen import OTHER_SOUNDFONT, PERFORMANCE_SEED, unseen_phrases
 
 
 def pooled_logits(z: torch.Tensor, pool: int) -> torch.Tensor:
@@ -83,45 +90,84 @@ def free_envelope_fit(model, f0_hz: torch.Tensor, loudness_db: torch.Tensor, aud
     return {"decoder_mss": start, "free_mss": min(m for _, m in curve), "curve": curve}
 
 
-def oracle_rows(ddx7_model, hpn_model, test: dict, run: str, instrument: str, n_excerpts: int = 8, steps: int = 400,
-                pool: int = 5, progress=print) -> list[dict]:
-    """One row per fit (with the reverb, and dry) of ``run`` on ``n_excerpts`` evenly spaced test excerpts, with
-    HpN's MSS on the same excerpts beside it. "decoder MSS" is where each fit starts: the decoder's envelopes,
-    rendered as that row's synth (so in the dry row without the reverb)."""
+def test_excerpts(test: dict, n_excerpts: int = 8) -> dict:
+    """``n_excerpts`` evenly spaced excerpts of a split (``chosen_indices``) as tensors: f0_hz, loudness_db [B, T],
+    audio [B, N]."""
     idx = chosen_indices(len(test["audio"]), n_excerpts)
-    f0 = torch.as_tensor(np.asarray(test["f0_hz"])[idx], dtype=torch.float32)
-    ld = torch.as_tensor(np.asarray(test["loudness_db"])[idx], dtype=torch.float32)
-    audio = torch.as_tensor(np.asarray(test["audio"], dtype=np.float32)[idx])
+    return {"f0_hz": torch.as_tensor(np.asarray(test["f0_hz"])[idx], dtype=torch.float32),
+            "loudness_db": torch.as_tensor(np.asarray(test["loudness_db"])[idx], dtype=torch.float32),
+            "audio": torch.as_tensor(np.asarray(test["audio"], dtype=np.float32)[idx])}
+
+
+def unseen_excerpts(instrument: str, profile: str, data_root="data", soundfont: str | None = None,
+                    seconds: float = 8.0, frames: int = FRAMES) -> dict:
+    """``ddx7 eval-unseen``'s phrases of ``instrument`` (ddx7.eval.unseen.unseen_phrases) cut into whole excerpts
+    of ``frames`` frames (the test split's 4 s), with the features ``ddx7 resynth`` extracts from each whole phrase:
+    f0_hz, loudness_db [B, frames], audio [B, frames · hop]."""
+    from ..resynth import features
+
+    f0s, lds, clips = [], [], []
+    for _, audio in unseen_phrases(instrument, load_manifest(profile, instrument, root=data_root), soundfont,
+                                   seconds):
+        f0, ld, _ = features(audio)
+        for start in range(0, min(len(f0), len(ld), len(audio) // HOP) - frames + 1, frames):
+            f0s.append(f0[start:start + frames])
+            lds.append(ld[start:start + frames])
+            clips.append(audio[start * HOP:(start + frames) * HOP])
+    if not clips:
+        raise ValueError(f"no unseen phrase of {instrument} is {frames} frames long: give longer --seconds")
+    return {"f0_hz": torch.as_tensor(np.stack(f0s), dtype=torch.float32),
+            "loudness_db": torch.as_tensor(np.stack(lds), dtype=torch.float32),
+            "audio": torch.as_tensor(np.stack(clips))}
+
+
+def oracle_rows(ddx7_model, hpn_model, excerpts: dict, run: str, instrument: str, steps: int = 400, pool: int = 5,
+                dry: bool = True, progress=print) -> list[dict]:
+    """One row per fit (with the reverb, and with ``dry`` also without it) of ``run`` on ``excerpts``
+    (:func:`test_excerpts` or :func:`unseen_excerpts`), with HpN's MSS on the same excerpts beside it. "decoder
+    MSS" is where each fit starts: the decoder's envelopes, rendered as that row's synth (so in the dry row without
+    the reverb)."""
+    f0, ld, audio = excerpts["f0_hz"], excerpts["loudness_db"], excerpts["audio"]
     hpn = mean_mss(render_split(hpn_model, f0, ld), audio)
     rows = []
-    for dry in (False, True):
+    for no_reverb in (False, True) if dry else (False,):
         t0 = time.perf_counter()
-        fit = free_envelope_fit(ddx7_model, f0, ld, audio, steps=steps, pool=pool, dry=dry)
-        rows.append({"instrument": instrument, "run": run, "synth": "dry (no reverb)" if dry else "with its reverb",
-                     "excerpts": len(idx), "HpN MSS": hpn, "decoder MSS": fit["decoder_mss"],
+        fit = free_envelope_fit(ddx7_model, f0, ld, audio, steps=steps, pool=pool, dry=no_reverb)
+        rows.append({"instrument": instrument, "run": run, "synth": "dry (no reverb)" if no_reverb else
+                     "with its reverb", "excerpts": len(audio), "HpN MSS": hpn, "decoder MSS": fit["decoder_mss"],
                      "free-envelope MSS": fit["free_mss"], "free / HpN": fit["free_mss"] / hpn,
-                     "decoder / HpN": fit["decoder_mss"] / hpn, "steps": steps, "pool_frames": pool,
-                     "wall_s": round(time.perf_counter() - t0, 1)})
+                     "decoder / HpN": fit["decoder_mss"] / hpn, "decoder / free": fit["decoder_mss"] / fit["free_mss"],
+                     "steps": steps, "pool_frames": pool, "wall_s": round(time.perf_counter() - t0, 1)})
         progress(f"{run} ({rows[-1]['synth']}): decoder {fit['decoder_mss']:.3f}, free envelopes "
                  f"{fit['free_mss']:.3f}, HpN {hpn:.3f}")
     return rows
 
 
 def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="results", n_excerpts: int = 8,
-                    steps: int = 400, pool: int = 5, progress=print):
-    """oracle_rows of each pair's DDX7 run (instrument → (HpN run, DDX7 run), the shipped models) →
-    ``results/<profile>/oracle/oracle.csv`` and ``oracle.json`` (rows, settings, wall time, provenance)."""
+                    steps: int = 400, pool: int = 5, unseen: bool = False, progress=print):
+    """oracle_rows of each instrument's DDX7 runs (instrument → (HpN run, DDX7 run, …), the shipped models) on
+    ``n_excerpts`` test excerpts, or with ``unseen`` on the unseen phrases (with the reverb only) →
+    ``results/<profile>/oracle/`` (``oracle-unseen/``): ``oracle.csv`` and ``oracle.json`` (rows, settings, wall
+    time, provenance)."""
     t0 = time.perf_counter()
     torch.manual_seed(0)
     rows = []
-    for instrument, (hpn_run, ddx7_run) in pairs.items():
-        models = [load_model(find_checkpoint(r, profile, results_root=results_root))[0] for r in (ddx7_run, hpn_run)]
-        test = load_split(profile, instrument, "test", root=data_root)
-        rows += oracle_rows(*models, test, ddx7_run, instrument, n_excerpts, steps, pool, progress)
+    for instrument, (hpn_run, *ddx7_runs) in pairs.items():
+        hpn = load_model(find_checkpoint(hpn_run, profile, results_root=results_root))[0]
+        excerpts = (unseen_excerpts(instrument, profile, data_root) if unseen else
+                    test_excerpts(load_split(profile, instrument, "test", root=data_root), n_excerpts))
+        for run in ddx7_runs:
+            model = load_model(find_checkpoint(run, profile, results_root=results_root))[0]
+            rows += oracle_rows(model, hpn, excerpts, run, instrument, steps, pool, dry=not unseen,
+                                progress=progress)
     table = pd.DataFrame(rows)
-    out = Path(results_root) / profile / "oracle"
+    out = Path(results_root) / profile / ("oracle-unseen" if unseen else "oracle")
     write_csv(out / "oracle.csv", table)
-    write_json(out / "oracle.json", {"pairs": {k: list(v) for k, v in pairs.items()}, "excerpts": n_excerpts,
+    data = {"manifest_hashes": {i: load_manifest(profile, i, root=data_root).get("manifest_hash") for i in pairs}}
+    if unseen:
+        data.update(soundfont=Path(OTHER_SOUNDFONT).name, performance_seed=PERFORMANCE_SEED, seconds=8.0)
+    write_json(out / "oracle.json", {"pairs": {k: list(v) for k, v in pairs.items()}, **data, "seed": 0,
+                                     "excerpts": "unseen phrases, 4 s pieces" if unseen else n_excerpts,
                                      "steps": steps, "pool_frames": pool, "lr": 0.05, "train_eps": 1e-5,
                                      "rows": json.loads(table.to_json(orient="records")),
                                      "wall_s": round(time.perf_counter() - t0, 1), "provenance": provenance()})

@@ -397,11 +397,18 @@ def unseen_runs_table(profile: str) -> pd.DataFrame:
     return unseen_summary_by_run(pd.read_csv(path))
 
 
-def oracle_table(profile: str) -> pd.DataFrame:
+def oracle_table(profile: str, unseen: bool = False) -> pd.DataFrame:
     """``ddx7 eval-oracle``'s rows (ddx7.eval.oracle: the Table 1 DDX7 models with free envelopes, with their reverb
-    and dry, beside HpN on the same test excerpts). Empty when it has not been run for the profile."""
-    path = results_dir(profile) / "oracle" / "oracle.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+    and dry, beside HpN on the same test excerpts); with ``unseen``, ``ddx7 eval-oracle --unseen``'s (on the unseen
+    phrases). Empty when it has not been run for the profile."""
+    path = results_dir(profile) / ("oracle-unseen" if unseen else "oracle") / "oracle.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    if "decoder / free" not in table:  # written before the column existed
+        table.insert(table.columns.get_loc("decoder / HpN") + 1, "decoder / free",
+                     table["decoder MSS"] / table["free-envelope MSS"])
+    return table
 
 
 def same_reverb_table(profile: str, pairs, variant: str = "reverb-1s") -> pd.DataFrame:
