@@ -307,6 +307,8 @@ class StreamingDDX7(nn.Module):
         history = self.fast_history.shape[1]
         self.fast_history = fast[:, fast.shape[1] - history:]
         k = f0_hz.shape[1]
+        if k == 1:  # the one window is all of ``fast``
+            return torch.mm(fast, self.decimation_matrix)
         windows = fast.unfold(1, history + self.fast_hop, self.fast_hop)  # [B, k, L − M + M·hop]
         return torch.matmul(windows, self.decimation_matrix).view(f0_hz.shape[0], k * self.hop)
 
