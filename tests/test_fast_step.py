@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from test_losses import reference_loss
 
 from ddx7 import HOP
-from ddx7.models import DDX7
+from ddx7.models import DDX7, layers
 from ddx7.models.layers import causal_conv, shifted_weight_grad
 from ddx7.synth.fm import FMSynth, render_fm
 from ddx7.synth.oversample import decimate
@@ -47,7 +47,9 @@ def reference_fm(synth, f0_hz, envelopes):
 @pytest.mark.parametrize("shape, dilation", [((2, 50, 5, 7, 3), 1), ((3, 40, 8, 6, 3), 4), ((2, 20, 4, 3, 3), 16),
                                              ((4, 300, 128, 128, 3), 8), ((1, 10, 2, 5, 1), 1)])
 @pytest.mark.parametrize("epilogue", ["none", "relu", "relu+dropout", "relu+dropout 0.3"])
-def test_causal_conv_equals_conv1d(shape, dilation, epilogue):
+@pytest.mark.parametrize("path", ["onednn", "taps"])
+def test_causal_conv_equals_conv1d(shape, dilation, epilogue, path, monkeypatch):
+    monkeypatch.setattr(layers, "SMALL_CONV_FRAMES", -1 if path == "onednn" else 10 ** 9)  # forward and backward
     torch.manual_seed(0)
     b, t, c_in, c_out, kernel = shape
     x = torch.randn(b, t, c_in, requires_grad=True)

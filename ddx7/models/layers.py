@@ -220,15 +220,40 @@ def _fused_relu_available(x: torch.Tensor) -> bool:
             and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
 
 
+# At most this many frames (batch × time), a oneDNN convolution's fixed cost (the weight's re-layout and the
+# primitive: 80–100 µs per call on the Xeon) outweighs its arithmetic: the stacked kernel taps times Wᵀ, one product,
+# take its place. Short renders meet it (Table 5's paper procedure renders 1–64 frames); training never does.
+SMALL_CONV_FRAMES = 256
+
+
+def _correlate_by_taps(x: torch.Tensor, weight: torch.Tensor, dilation: int, start: int, bias: torch.Tensor | None,
+                       relu: bool) -> torch.Tensor:
+    """:func:`_correlate` for few frames: the taps x[b, t + start + j·d] stacked input-channel-major [B·T, I·K], as
+    W [O, I, K] is laid out (so Wᵀ is a view, not a copy), then one product."""
+    b, t, c_in = x.shape
+    c_out, _, kernel = weight.shape
+    pad = (kernel - 1) * dilation
+    padded = F.pad(x, (0, 0, pad, pad))  # x[b, s] sits at padded[b, s + pad]
+    first = start + pad
+    taps = torch.stack([padded[:, first + j * dilation:first + j * dilation + t] for j in range(kernel)], -1)
+    w = weight.reshape(c_out, c_in * kernel).t()
+    taps = taps.reshape(b * t, c_in * kernel)
+    out = (torch.mm(taps, w) if bias is None else torch.addmm(bias, taps, w)).view(b, t, c_out)
+    return torch.relu(out) if relu else out
+
+
 def _correlate(x: torch.Tensor, weight: torch.Tensor, dilation: int, start: int, bias: torch.Tensor | None = None,
                relu: bool = False):
     """out[b, t] = Σ_j x[b, t + start + j·d] W[:, :, j] (+ b), zero outside x, then max(·, 0) if ``relu``:
     x [B, T, I], W [O, I, K] → [B, T, O], as one oneDNN channels-last convolution padded by (K − 1)·d on both
     sides: a view of its [B, T + (K − 1)·d, O] output (no copy; the next operation makes its own). The ReLU is
-    oneDNN's post-op where it has one (the same values: max is exact), else ``torch.relu`` on the view."""
+    oneDNN's post-op where it has one (the same values: max is exact), else ``torch.relu`` on the view. At most
+    SMALL_CONV_FRAMES frames: :func:`_correlate_by_taps`."""
     pad = (weight.shape[-1] - 1) * dilation
     if not -pad <= start <= 0:
         raise ValueError(f"start {start} outside [−{pad}, 0]")
+    if x.shape[0] * x.shape[1] <= SMALL_CONV_FRAMES:
+        return _correlate_by_taps(x, weight, dilation, start, bias, relu)
     w = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # [O, I, 1, K]
     if relu and _fused_relu_available(x):
         out = torch.ops.mkldnn._convolution_pointwise(_image(x), w, bias, [0, pad], [1, 1], [1, dilation], 1,
