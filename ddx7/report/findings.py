@@ -23,9 +23,9 @@ def rtf_note(meta: dict) -> str:
             f"renders per cell. The paper's numbers are from {paper()['table5']['machine']}: "
             "compare the *ratio* HpN / DDX7 across machines, not the absolute values. In this procedure short "
             "excerpts are dominated by costs that do not shrink with the excerpt: per-operation overhead of the "
-            "whole model and the FFT convolution with the 1 s reverb impulse response (measured here at 4 ms: "
-            "about a third of either model's time). That is why the streaming renderer below, which keeps state "
-            "and convolves the reverb in 64-sample partitions, is far faster at short blocks.")
+            "whole model and the FFT convolution with the reverb's whole impulse response, however short the "
+            "excerpt. That is why the streaming renderer below, which keeps state and convolves the reverb in "
+            "64-sample partitions, is far faster at short blocks.")
 
 
 def convergence_finding(table: pd.DataFrame) -> str:
