@@ -233,6 +233,20 @@ def test_fft_size_is_the_smallest_3_smooth_length_and_the_convolution_is_exact()
     x, h = torch.randn(2, 997, dtype=torch.float64), torch.randn(301, dtype=torch.float64)  # 1,297 → 1,458
     direct = torch.nn.functional.conv1d(torch.nn.functional.pad(x[:, None], (300, 0)), h.flip(0)[None, None])[:, 0]
     torch.testing.assert_close(fft_convolve(x, h), direct)
+    torch.testing.assert_close(fft_convolve(x[:, :64], h), direct[:, :64])  # shorter than h (its FFT: 128)
+
+
+@pytest.mark.parametrize("max_energy", [None, 0.5])
+def test_a_short_excerpts_reverb_reads_only_the_start_of_its_tail_with_the_same_values(max_energy):
+    from ddx7.models.reverb import Reverb
+
+    reverb = Reverb(length=400, initial_wet=0.3, max_energy=max_energy)
+    full = reverb.tail()
+    for samples in (1, 64, 400, 999):
+        torch.testing.assert_close(reverb.tail(samples), full[:samples], rtol=0, atol=0)
+    x = torch.randn(2, 64, dtype=torch.float32)
+    want = x + torch.nn.functional.conv1d(torch.nn.functional.pad(x[:, None], (399, 0)), full.flip(0)[None, None])[:, 0]
+    torch.testing.assert_close(reverb(x), want, rtol=1e-5, atol=1e-6)
 
 
 def test_fft_convolve_gradients_equal_autograd_through_the_ffts():
@@ -245,7 +259,7 @@ def test_fft_convolve_gradients_equal_autograd_through_the_ffts():
         return torch.fft.irfft(torch.fft.rfft(x, n_fft) * torch.fft.rfft(h, n_fft), n_fft)[..., :x.shape[-1]]
 
     g = torch.Generator().manual_seed(0)
-    for shape in ((3, 997), (1, 500), (2, 2, 300)):
+    for shape in ((3, 997), (1, 500), (2, 2, 300), (2, 64)):  # the last shorter than h: h is cut to it
         for needs in ((True, True), (True, False), (False, True)):
             x = torch.randn(shape, dtype=torch.float64, generator=g).requires_grad_(needs[0])
             h = torch.randn(301, dtype=torch.float64, generator=g).requires_grad_(needs[1])

@@ -39,7 +39,8 @@ def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     gradients as two correlations in the frequency domain (:class:`_FFTConvolve`), ~2× faster than autograd's."""
     if h.dim() != 1:
         raise ValueError(f"fft_convolve expects one impulse response h [length], got {list(h.shape)}")
-    return _FFTConvolve.apply(x, h)
+    # y[..., :N] never reads h beyond N: a short excerpt (Table 5's 4 ms) needs an FFT of 2N, not N + L
+    return _FFTConvolve.apply(x, h[:x.shape[-1]])
 
 
 class _FFTConvolve(torch.autograd.Function):
@@ -91,12 +92,14 @@ class Reverb(nn.Module):
     def decay(self) -> torch.Tensor:
         return F.softplus(self.decay_raw)
 
-    def tail(self) -> torch.Tensor:
-        """The reverberant part of the impulse response (h without the direct path), with the wet gain."""
-        tail = self.wet * F.pad((self.noise * torch.exp(-self.decay * self.t))[1:], (1, 0))
-        if self.max_energy is not None:
+    def tail(self, samples: int | None = None) -> torch.Tensor:
+        """The reverberant part of the impulse response (h without the direct path), with the wet gain; with
+        ``samples``, its first ``samples`` only (all that an excerpt that long reads; the same values)."""
+        n = self.t.shape[0] if samples is None or self.max_energy is not None else min(samples, self.t.shape[0])
+        tail = self.wet * F.pad((self.noise[:n] * torch.exp(-self.decay * self.t[:n]))[1:], (1, 0))
+        if self.max_energy is not None:  # the bound reads the whole tail's energy
             tail = tail * torch.rsqrt(1 + tail.square().sum() / self.max_energy)
-        return tail
+        return tail if samples is None else tail[:samples]
 
     def impulse_response(self) -> torch.Tensor:
         h = self.tail().clone()
@@ -104,7 +107,7 @@ class Reverb(nn.Module):
         return h
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return audio + fft_convolve(audio, self.tail())
+        return audio + fft_convolve(audio, self.tail(audio.shape[-1]))
 
 
 def real_dft(n: int) -> Tensor:
