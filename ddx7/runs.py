@@ -1,6 +1,7 @@
 """Experiments as data: one YAML file per run in ``ddx7/configs/runs``, each overriding a base config.
 
-A run's config is resolved as: its ``base:`` chain (deep-merged, base first) → the run file → the
+A run's config is resolved as: its ``base:`` chain (one file or a list of them, deep-merged in order, base
+first) → the run file → the
 ``profiles.<profile>`` section of the result (the budget for that profile). The resolved config is
 what a checkpoint and every metrics file store.
 """
@@ -49,8 +50,11 @@ def _load_chain(path: Path, seen=()) -> dict:
     base = data.pop("base", None)
     if base is None:
         return data
-    return deep_merge(_load_chain((path.parent / base) if (path.parent / base).exists() else CONFIG_DIR / base,
-                                  seen + (path,)), data)
+    merged: dict = {}
+    for one in base if isinstance(base, list) else [base]:  # several bases: merged in order, then the file itself
+        merged = deep_merge(merged, _load_chain((path.parent / one) if (path.parent / one).exists()
+                                                else CONFIG_DIR / one, seen + (path,)))
+    return deep_merge(merged, data)
 
 
 def list_runs() -> list[str]:

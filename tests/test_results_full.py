@@ -85,6 +85,31 @@ def test_committed_experiments_match_todays_configs_and_table():
     assert table["change"].str.len().min() > 10
 
 
+def test_a_new_learning_rate_in_the_full_profile_leaves_every_recorded_ddx7_experiment_as_recorded(
+        tmp_path, monkeypatch):
+    """Adopting a recipe that changes the full profile's rate and warm-up (issue 16's 5b) changes the grid's DDX7
+    runs and no recorded experiment: each pins recipe 4's (configs/recipe4.yaml) or sets its own."""
+    import shutil
+
+    from ddx7 import runs
+
+    configs = tmp_path / "configs"
+    shutil.copytree(runs.CONFIG_DIR, configs)
+    text = (configs / "ddx7.yaml").read_text()
+    old = "    train: {batch_size: 4, excerpt_frames: 500, steps: 18000,"
+    assert text.count(old) == 1
+    (configs / "ddx7.yaml").write_text(text.replace(old, old[:-len("steps: 18000,")] + "lr: 0.05, warmup_steps: 7, "
+                                                    "steps: 18000,"))
+    monkeypatch.setattr(runs, "CONFIG_DIR", configs)
+    monkeypatch.setattr(runs, "RUNS_DIR", configs / "runs")
+    monkeypatch.setattr(runs, "EXPERIMENTS_DIR", configs / "experiments")
+    assert runs.run_config("violin-6osc-imax2", "full")["train"]["lr"] == 0.05  # the grid does change
+    root = ROOT / "results" / "experiments" / "full"
+    for path in sorted(root.glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        assert config_hash(m["config"]) == config_hash(runs.run_config(path.parent.name, "full")), path.parent.name
+
+
 def test_every_runs_rest_level_is_recorded_and_is_its_clips():
     """rests_above_input_db (how much louder than the input the rests between detached notes are) is in every
     run's metrics.json and is what its shipped clips give (a reader recomputes it from results/ alone)."""

@@ -251,3 +251,21 @@ def test_a_null_in_a_config_removes_the_key_its_base_set():
     merged = deep_merge({"train": {"steps": 9, "snapshot_steps": [3]}, "loss": {"eps": 1e-5}},
                        {"train": {"snapshot_steps": None, "steps": 2}, "loss": {"eps": None}, "gone": None})
     assert merged == {"train": {"steps": 2}, "loss": {}}
+
+
+def test_a_list_of_bases_merges_in_order_then_the_file_itself(tmp_path):
+    """What the recipe experiments use to pin a recipe (configs/recipe4.yaml): the run, then the pin, then the
+    experiment's own lines; the pin's null removes a key the run's profile set."""
+    from ddx7.runs import _load_chain
+
+    (tmp_path / "run.yaml").write_text("model: {hidden: 8}\n"
+                                       "profiles: {full: {train: {lr: 3.0e-3, warmup_steps: 1500}}}\n")
+    (tmp_path / "pin.yaml").write_text("profiles: {full: {train: {lr: 1.0e-3, warmup_steps: null}}}\n")
+    (tmp_path / "plain.yaml").write_text("base: [run.yaml, pin.yaml]\nmodel: {dropout: 0.1}\n")
+    (tmp_path / "own.yaml").write_text("base: [run.yaml, pin.yaml]\nprofiles: {full: {train: {lr: 2.0e-3}}}\n")
+    assert _load_chain(tmp_path / "plain.yaml") == {"model": {"hidden": 8, "dropout": 0.1},
+                                                    "profiles": {"full": {"train": {"lr": 1.0e-3}}}}
+    assert _load_chain(tmp_path / "own.yaml")["profiles"] == {"full": {"train": {"lr": 2.0e-3}}}
+    (tmp_path / "loop.yaml").write_text("base: [run.yaml, loop.yaml]\n")
+    with pytest.raises(ValueError, match="loops back"):
+        _load_chain(tmp_path / "loop.yaml")
