@@ -90,7 +90,7 @@ def free_envelope_fit(model, f0_hz: torch.Tensor, loudness_db: torch.Tensor, aud
     return {"decoder_mss": start, "free_mss": min(m for _, m in curve), "curve": curve}
 
 
-def test_excerpts(test: dict, n_excerpts: int = 8) -> dict:
+def evenly_spaced_excerpts(test: dict, n_excerpts: int = 8) -> dict:
     """``n_excerpts`` evenly spaced excerpts of a split (``chosen_indices``) as tensors: f0_hz, loudness_db [B, T],
     audio [B, N]."""
     idx = chosen_indices(len(test["audio"]), n_excerpts)
@@ -124,7 +124,7 @@ def unseen_excerpts(instrument: str, profile: str, data_root="data", soundfont: 
 def oracle_rows(ddx7_model, hpn_model, excerpts: dict, run: str, instrument: str, steps: int = 400, pool: int = 5,
                 dry: bool = True, progress=print) -> list[dict]:
     """One row per fit (with the reverb, and with ``dry`` also without it) of ``run`` on ``excerpts``
-    (:func:`test_excerpts` or :func:`unseen_excerpts`), with HpN's MSS on the same excerpts beside it. "decoder
+    (:func:`evenly_spaced_excerpts` or :func:`unseen_excerpts`), with HpN's MSS on the same excerpts beside it. "decoder
     MSS" is where each fit starts: the decoder's envelopes, rendered as that row's synth (so in the dry row without
     the reverb)."""
     f0, ld, audio = excerpts["f0_hz"], excerpts["loudness_db"], excerpts["audio"]
@@ -155,7 +155,7 @@ def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="r
     for instrument, (hpn_run, *ddx7_runs) in pairs.items():
         hpn = load_model(find_checkpoint(hpn_run, profile, results_root=results_root))[0]
         excerpts = (unseen_excerpts(instrument, profile, data_root) if unseen else
-                    test_excerpts(load_split(profile, instrument, "test", root=data_root), n_excerpts))
+                    evenly_spaced_excerpts(load_split(profile, instrument, "test", root=data_root), n_excerpts))
         for run in ddx7_runs:
             model = load_model(find_checkpoint(run, profile, results_root=results_root))[0]
             rows += oracle_rows(model, hpn, excerpts, run, instrument, steps, pool, dry=not unseen,
