@@ -2,10 +2,11 @@ import pytest
 import torch
 from test_train import tone_split
 
+from ddx7.bench_denormals import format_denormal_bench, run_denormal_bench
 from ddx7.denormals import DENORMAL, count_denormals, flush_denormals, flushing
 from ddx7.losses import MultiScaleSpectralLoss
 from ddx7.models import build_model
-from ddx7.runs import run_config
+from ddx7.runs import model_kwargs, run_config
 from ddx7.train import Dataset, Trainer
 
 if not torch.set_flush_denormal(False):  # False where the CPU has no flush-to-zero mode
@@ -62,3 +63,25 @@ def test_a_training_step_runs_with_denormals_flushed_and_leaves_the_mode_as_it_w
     cfg["train"].update(steps=2, batch_size=2, excerpt_frames=40)
     Trainer(cfg, Dataset(tone_split(), tone_split(seed=1), "m"), tmp_path, progress=False).run()
     assert seen == [True, True] and not flushing()
+
+
+def test_bench_denormals_times_a_checkpoints_step_kept_and_flushed(tmp_path):
+    cfg = run_config("violin-2osc-imax2", "smoke")
+    cfg["train"].update(steps=2, batch_size=2, excerpt_frames=40)
+    data = Dataset(tone_split(), tone_split(seed=1), "m")
+    Trainer(cfg, data, tmp_path, progress=False).run()
+    table, info = run_denormal_bench(tmp_path / "last.pt", "smoke", steps=1, repeats=1, dataset=data)
+    assert list(table["denormals"]) == ["kept", "flushed"] and table["speed-up"].iloc[0] == 1.0
+    assert info["step"] == 2 and info["batch"] == 2 and not flushing()
+    assert set(info["denormals"]) == {"weights", "gradients", "Adam exp_avg", "Adam exp_avg_sq"}
+    assert info["denormals"]["weights"][1] == sum(p.numel() for p in build_model(model_kwargs(cfg)).parameters())
+    assert "Adam exp_avg" in format_denormal_bench(table, info)
+    with pytest.raises(ValueError, match="no optimizer state: give a run's last.pt"):
+        run_denormal_bench(tmp_path / "best.pt", "smoke", dataset=data)
+
+
+def test_bench_denormals_names_a_missing_checkpoint(tmp_path, capsys):
+    from ddx7.cli import main
+
+    assert main(["bench", "denormals", str(tmp_path / "last.pt")]) == 2
+    assert "last.pt: no such checkpoint" in capsys.readouterr().err

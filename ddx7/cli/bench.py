@@ -1,5 +1,6 @@
 """``ddx7 bench rtf``: Table 5 by the paper's procedure, and (with ``--streaming``) the streaming renderer;
-``ddx7 bench train``: a training step's parts, ours beside a straightforward one."""
+``ddx7 bench train``: a training step's parts, ours beside a straightforward one; ``ddx7 bench denormals``:
+a trained state's step with float32 denormals kept and flushed."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def add_parser(sub):
                    help="our decoder under bf16 autocast (train.precision: bf16; the straightforward step stays fp32)")
     p.add_argument("--out", metavar="FILE.json", help="also write the table, rates and provenance to this file")
     p.set_defaults(func=cmd_train)
+    p = bsub.add_parser("denormals", help="a training checkpoint's step with float32 denormals kept and flushed")
+    p.add_argument("checkpoint", help="a run's last.pt (weights and Adam state), e.g. checkpoints/full/<run>/last.pt")
+    p.add_argument("--profile", default="full", help="the profile the run was trained under")
+    p.add_argument("--data", default="data", help="data root (the run's training crops)")
+    p.add_argument("--steps", type=int, default=4, help="steps per mode and repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_denormals)
 
 
 def cmd_rtf(args):
@@ -60,3 +69,15 @@ def cmd_train(args):
     if args.out:
         write_json(args.out, bench_record(bench))
         print(f"wrote {args.out}")
+
+
+def cmd_denormals(args):
+    import torch
+
+    from ..bench_denormals import format_denormal_bench, run_denormal_bench  # imports pandas: here, not on top
+
+    if not Path(args.checkpoint).is_file():
+        raise CLIError(f"{args.checkpoint}: no such checkpoint; give a run's last.pt (`ddx7 train` writes it)")
+    torch.set_num_threads(args.threads)
+    print(format_denormal_bench(*run_denormal_bench(args.checkpoint, args.profile, args.data, args.steps,
+                                                    args.repeats)))
