@@ -22,7 +22,7 @@ import torch
 
 from .checkpoints import load_checkpoint
 from .denormals import count_denormals, flush_denormals
-from .provenance import cpu_model
+from .provenance import cpu_model, provenance
 from .train import Trainer, load_dataset, sample_batch
 
 PARTS = ("forward + loss", "backward", "optimizer", "step")
@@ -99,3 +99,8 @@ def format_denormal_bench(table: pd.DataFrame, info: dict) -> str:
                 f"{info['frames']} frames), median of {info['steps']} steps per mode, alternating\n"
                 f"{info['cpu']}, torch {info['torch']}, {info['threads']} thread(s)\n"
                 f"denormal float32 values: {counts}\n\n{table.to_string(index=False)}")
+
+
+def denormal_bench_record(table: pd.DataFrame, info: dict) -> dict:
+    """The benchmark as JSON-ready data with its provenance (machine, torch, threads, commit, date)."""
+    return {"info": info, "table": table.to_dict(orient="records"), "provenance": provenance(info["threads"])}

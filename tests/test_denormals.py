@@ -2,7 +2,9 @@ import pytest
 import torch
 from test_train import tone_split
 
-from ddx7.bench_denormals import format_denormal_bench, run_denormal_bench
+from ddx7 import report
+from ddx7.atomic import write_json
+from ddx7.bench_denormals import denormal_bench_record, format_denormal_bench, run_denormal_bench
 from ddx7.denormals import DENORMAL, count_denormals, flush_denormals, flushing
 from ddx7.losses import MultiScaleSpectralLoss
 from ddx7.models import build_model
@@ -65,7 +67,7 @@ def test_a_training_step_runs_with_denormals_flushed_and_leaves_the_mode_as_it_w
     assert seen == [True, True] and not flushing()
 
 
-def test_bench_denormals_times_a_checkpoints_step_kept_and_flushed(tmp_path):
+def test_bench_denormals_times_a_checkpoints_step_kept_and_flushed(tmp_path, monkeypatch):
     cfg = run_config("violin-2osc-imax2", "smoke")
     cfg["train"].update(steps=2, batch_size=2, excerpt_frames=40)
     data = Dataset(tone_split(), tone_split(seed=1), "m")
@@ -76,6 +78,15 @@ def test_bench_denormals_times_a_checkpoints_step_kept_and_flushed(tmp_path):
     assert set(info["denormals"]) == {"weights", "gradients", "Adam exp_avg", "Adam exp_avg_sq"}
     assert info["denormals"]["weights"][1] == sum(p.numel() for p in build_model(model_kwargs(cfg)).parameters())
     assert "Adam exp_avg" in format_denormal_bench(table, info)
+    # the record, committed under results/full/bench_denormals/, comes back as the book's row
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "ddx7").mkdir()
+    assert report.denormal_bench_table() is None
+    write_json(tmp_path / "results/full/bench_denormals/r.json", denormal_bench_record(table, info))
+    row = report.denormal_bench_table().iloc[0]
+    kept, flushed = table["step (ms)"]
+    assert row["step"] == 2 and row["kept ms"] == kept and row["speed-up"] == pytest.approx(kept / flushed)
     with pytest.raises(ValueError, match="no optimizer state: give a run's last.pt"):
         run_denormal_bench(tmp_path / "best.pt", "smoke", dataset=data)
 

@@ -43,6 +43,7 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, default=4, help="steps per mode and repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", metavar="FILE.json", help="also write the table, counts and provenance to this file")
     p.set_defaults(func=cmd_denormals)
 
 
@@ -74,10 +75,15 @@ def cmd_train(args):
 def cmd_denormals(args):
     import torch
 
-    from ..bench_denormals import format_denormal_bench, run_denormal_bench  # imports pandas: here, not on top
+    from ..bench_denormals import denormal_bench_record, format_denormal_bench, run_denormal_bench  # pandas
 
+    if args.out and not args.out.endswith(".json"):
+        raise CLIError(f"--out {args.out}: give a .json file name")
     if not Path(args.checkpoint).is_file():
         raise CLIError(f"{args.checkpoint}: no such checkpoint; give a run's last.pt (`ddx7 train` writes it)")
     torch.set_num_threads(args.threads)
-    print(format_denormal_bench(*run_denormal_bench(args.checkpoint, args.profile, args.data, args.steps,
-                                                    args.repeats)))
+    table, info = run_denormal_bench(args.checkpoint, args.profile, args.data, args.steps, args.repeats)
+    print(format_denormal_bench(table, info))
+    if args.out:
+        write_json(args.out, denormal_bench_record(table, info))
+        print(f"wrote {args.out}")

@@ -2,7 +2,7 @@
 
 * :mod:`ddx7.pipeline` — make sure results exist (``ensure_results``, ``ensure_rtf``, ``ensure_streaming_rtf``);
 * :mod:`ddx7.paper` — which runs make a paper table (``table_runs``, ``table1_pairs``, ``table2_runs``);
-* :mod:`.loaders` — ``results/<profile>/`` as tables;
+* :mod:`.loaders` — ``results/<profile>/`` as tables; :mod:`.speed` — the training-speed records;
 * :mod:`.findings` — our tables against the paper's claims, in words (pure functions of tables);
 * :mod:`.analyses` — analyses that run the trained models;
 * :mod:`.players`, :mod:`.figures`, :mod:`.widgets` — audio players, figures, interactive views;
@@ -71,13 +71,13 @@ from .loaders import (
     rtf_meta,
     same_reverb_table,
     snapshot_table,
-    train_bench_tables,
     training_summary,
     unseen_runs_table,
     unseen_table,
     variant_table,
 )
 from .players import grid_players, table1_players, table2_players
+from .speed import denormal_bench_table, train_bench_tables
 from .widgets import intervention_panel_for, live_sliders
 
 __all__ = [
@@ -97,6 +97,7 @@ __all__ = [
     "equal_budget_table", "fad_table", "snapshot_table",
     "load_curves",
     "load_metrics", "load_metrics_json", "metrics_table", "pivot_metric", "rtf_meta", "train_bench_tables",
+    "denormal_bench_table",
     "same_reverb_table",
     "oracle_table", "training_summary", "unseen_runs_table", "unseen_table", "variant_table",
     "grid_players", "table1_players", "table2_players",

@@ -10,7 +10,6 @@ import pandas as pd
 
 from ..data import load_split
 from ..data.report import committed_card
-from ..eval.bench_train import load_bench_record
 from ..eval.evaluate import metrics_row
 from ..eval.unseen import summary as unseen_summary
 from ..eval.unseen import summary_by_run as unseen_summary_by_run
@@ -215,35 +214,6 @@ def doubling_table(profile: str, former: dict) -> pd.DataFrame:
                      "converged before": converged_label(before, m["run"]),
                      "converged now": converged_label(now, m["run"]), **_step_times(curves, m["run"], snap["step"])})
     return pd.DataFrame(rows)
-
-
-def train_bench_tables() -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """``ddx7 bench train --out`` records in results/full/bench_train/ (whatever the profile: a step's
-    speed is the machine's, not the profile's) as (one row per model and batch: step times, speed-up,
-    decoder rate; each part's ms for each record), or None when there are none."""
-    paths = sorted((find_root() / RESULTS / "full" / "bench_train").glob("*.json"))
-    if not paths:
-        return None
-    summary, parts = [], []
-    for path in paths:
-        bench = load_bench_record(path)
-        i, steps = bench.info, bench.steps.set_index("part")
-        label = f"{i['model']}, {i['batch']} × {i['seconds']:g} s"
-        if "bf16" in i.get("ours", ""):
-            label += ", ours bf16"
-        rates = bench.rates["ours"]
-        summary.append({"step": label, "ours ms": steps.loc["step", "ours_ms"],
-                        "straightforward ms": steps.loc["step", "straightforward_ms"],
-                        "speed-up": steps.loc["step", "speedup"],
-                        "decoder fwd+bwd GFLOP/s": rates["decoder fwd+bwd GFLOP/s"],
-                        "best fp32 GFLOP/s": max(v for k, v in rates.items() if k.startswith("fp32 ")),
-                        "CPU, torch, threads": f"{i['cpu']}, {i['torch']}, {i['threads']}",
-                        "date": i["provenance"]["date"][:10]})
-        parts.append(steps[["ours_ms", "straightforward_ms"]].rename(
-            columns={"ours_ms": (label, "ours"), "straightforward_ms": (label, "straightforward")}))
-    table = pd.concat(parts, axis=1)
-    table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return pd.DataFrame(summary), table
 
 
 def experiments_dir():
