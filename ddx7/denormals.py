@@ -9,9 +9,11 @@ denormals``) on flute-4osc-y-imax2 at step 17,400: 2 % of the weights, 58 % of A
 run the step time had doubled (0.09 → 0.18 s). Flushing changes nothing a float32 weight can hold: a
 flushed gradient or moment is below 1.2e-38, and Adam's update from it below lr · 1.2e-38 / eps.
 
-``torch.set_flush_denormal`` sets the calling thread's floating-point mode (x86 FTZ and DAZ), process-wide
-for that thread and invisible to torch; :func:`flush_denormals` sets it for a block and restores what it
-found, which :func:`flushing` reads by computing with a denormal.
+``torch.set_flush_denormal`` sets the calling thread's floating-point mode (x86 FTZ and DAZ), invisible to
+torch; :func:`flush_denormals` sets it for a block and restores what it found, which :func:`flushing` reads by
+computing with a denormal. Only the calling thread: intra-op worker threads (``--threads`` > 1) take the mode
+their creator had when they started, so a pool started before the block keeps computing on denormals (measured:
+half of a 2-thread product). The grid trains one thread per process, where the block covers every operation.
 """
 
 from __future__ import annotations
