@@ -87,8 +87,9 @@ def test_committed_experiments_match_todays_configs_and_table():
 
 def test_a_new_learning_rate_in_the_full_profile_leaves_every_recorded_ddx7_experiment_as_recorded(
         tmp_path, monkeypatch):
-    """Adopting a recipe that changes the full profile's rate and warm-up (issue 16's 5b) changes the grid's DDX7
-    runs and no recorded experiment: each pins recipe 4's (configs/recipe4.yaml) or sets its own."""
+    """Adopting a recipe that changes the full profile's rate and warm-up (as issue 16's 5b did) changes the grid's
+    DDX7 runs and no recorded experiment: each pins recipe 4's (configs/recipe4.yaml) or sets its own."""
+    import re
     import shutil
 
     from ddx7 import runs
@@ -96,10 +97,10 @@ def test_a_new_learning_rate_in_the_full_profile_leaves_every_recorded_ddx7_expe
     configs = tmp_path / "configs"
     shutil.copytree(runs.CONFIG_DIR, configs)
     text = (configs / "ddx7.yaml").read_text()
-    old = "    train: {batch_size: 4, excerpt_frames: 500, steps: 18000,"
-    assert text.count(old) == 1
-    (configs / "ddx7.yaml").write_text(text.replace(old, old[:-len("steps: 18000,")] + "lr: 0.05, warmup_steps: 7, "
-                                                    "steps: 18000,"))
+    full_train = re.compile(r"(    train: \{batch_size: 4, excerpt_frames: 500, steps: 18000,[^}]*?)lr: [^,]+,\s*"
+                            r"warmup_steps: [^}]+\}")
+    assert len(full_train.findall(text)) == 1
+    (configs / "ddx7.yaml").write_text(full_train.sub(r"\1lr: 0.05, warmup_steps: 7}", text))
     monkeypatch.setattr(runs, "CONFIG_DIR", configs)
     monkeypatch.setattr(runs, "RUNS_DIR", configs / "runs")
     monkeypatch.setattr(runs, "EXPERIMENTS_DIR", configs / "experiments")

@@ -62,8 +62,9 @@ def doubling_finding(table: pd.DataFrame) -> str:
         if model == "ddx7":
             med, low = g[["s/step before", "s/step after"]].median(), g[["s/step before", "s/step after"]].min()
             text += (f"; wall time per step {med['s/step before']:.3f} → {med['s/step after']:.3f} s (median; fastest "
-                     f"{low['s/step before']:.3f} → {low['s/step after']:.3f} s; the later steps with issue 15's "
-                     "faster step, two runs at a time and at times a third process on the two cores)")
+                     f"{low['s/step before']:.3f} → {low['s/step after']:.3f} s; the steps after the former budget "
+                     "ran with 2–3 runs and at times other jobs on the two cores, most of them before training flushed "
+                     "float32 denormals, which slow the late steps: see *Speed of a training step*)")
         parts.append(text + ".")
     return "\n\n".join(parts)
 
