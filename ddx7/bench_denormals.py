@@ -67,15 +67,17 @@ def run_denormal_bench(checkpoint, profile: str = "full", data_root="data", step
     gen = torch.Generator().manual_seed(0)
     batches = [sample_batch(trainer.data.train, trainer.tc["batch_size"], trainer.tc["excerpt_frames"], gen)
                for _ in range(steps + 1)]
-    _timed_steps(trainer, batches[:1], False, state)  # warm-up
+    # The checkpoint's own weights and moments are counted before any step; the warm-up step's gradients after
+    # its backward (one forward and backward: the same as the steps timed below).
+    moments = {k: [s[k] for s in trainer.opt.state.values()] for k in ("exp_avg", "exp_avg_sq")}
+    counts = {"weights": count_denormals(trainer.model.parameters()),
+              **{f"Adam {k}": count_denormals(v) for k, v in moments.items()}}
     f0, ld, audio = batches[0]
-    trainer.model.load_state_dict(state[0])
     trainer.opt.zero_grad(set_to_none=True)
     trainer.loss_fn(trainer.model(f0, ld), audio).backward()
-    grads = [p.grad for p in trainer.model.parameters()]
-    moments = {k: [s[k] for s in trainer.opt.state.values()] for k in ("exp_avg", "exp_avg_sq")}
-    counts = {"weights": count_denormals(trainer.model.parameters()), "gradients": count_denormals(grads),
-              **{f"Adam {k}": count_denormals(v) for k, v in moments.items()}}
+    counts["gradients"] = count_denormals(p.grad for p in trainer.model.parameters())
+    torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), trainer.tc["grad_clip"])
+    trainer.opt.step()
     times = {False: {p: [] for p in PARTS}, True: {p: [] for p in PARTS}}
     for _ in range(repeats):
         for flush in (False, True):

@@ -96,3 +96,19 @@ def test_bench_denormals_names_a_missing_checkpoint(tmp_path, capsys):
 
     assert main(["bench", "denormals", str(tmp_path / "last.pt")]) == 2
     assert "last.pt: no such checkpoint" in capsys.readouterr().err
+
+
+def test_bench_denormals_counts_the_checkpoints_own_adam_moments(tmp_path):
+    """The counts are the checkpoint's, not those of the state after the warm-up step (which moved Adam's moments
+    by one step: 0.9 m + 0.1 g turns a denormal moment with a live gradient into a normal number)."""
+    cfg = run_config("violin-2osc-imax2", "smoke")
+    cfg["train"].update(steps=2, batch_size=2, excerpt_frames=40)
+    data = Dataset(tone_split(), tone_split(seed=1), "m")
+    Trainer(cfg, data, tmp_path, progress=False).run()
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    moments = [s["exp_avg"] for s in ckpt["optimizer"]["state"].values()]
+    max(moments, key=torch.Tensor.numel).view(-1)[:3] = DENORMAL  # whose gradients are not 0 here
+    torch.save(ckpt, tmp_path / "last.pt")
+    _, info = run_denormal_bench(tmp_path / "last.pt", "smoke", steps=1, repeats=1, dataset=data)
+    assert info["denormals"]["Adam exp_avg"] == count_denormals(moments)
+    assert info["denormals"]["Adam exp_avg"][0] >= 3
