@@ -52,13 +52,15 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 # fluidsynth + the FluidR3 GM soundfont render the training data (TimGM6mb: the unseen phrases of
-# `ddx7 eval-unseen`), chromium runs the browser tests, npm fetches the vendored JavaScript.
+# `ddx7 eval-unseen`; csound's sf_GMbank: its second sample set, `--name unseen-csound`), chromium runs
+# the browser tests, npm fetches the vendored JavaScript.
 # Installed with apt-get when missing.
 system-deps:
 	@missing=""; \
 	command -v fluidsynth >/dev/null || missing="$$missing fluidsynth"; \
 	test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || missing="$$missing fluid-soundfont-gm"; \
 	test -f /usr/share/sounds/sf2/TimGM6mb.sf2 || missing="$$missing timgm6mb-soundfont"; \
+	test -f /usr/share/sounds/sf2/sf_GMbank.sf2 || missing="$$missing csound-soundfont"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

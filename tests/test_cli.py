@@ -64,3 +64,23 @@ def test_cpu_model_names_family_and_model_where_the_name_has_no_number(monkeypat
 
     assert cpuinfo("AMD EPYC") == "AMD EPYC (family 26, model 2)"
     assert cpuinfo("Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz") == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
+
+
+def test_eval_unseen_writes_another_sample_set_under_its_name(monkeypatch, capsys):
+    import pandas as pd
+
+    import ddx7.eval.unseen as unseen
+
+    seen = {}
+
+    def fake(pairs, profile, data_root, results, soundfont, seconds, name="unseen", keep_audio=True):
+        seen.update(name=name, soundfont=soundfont, keep_audio=keep_audio)
+        return pd.DataFrame({"instrument": ["violin"] * 2, "phrase": ["a", "a"], "run": ["h", "d"],
+                             "model": ["hpn", "ddx7"], "mss": [8.0, 10.0], "f0_median_abs_cents": [1.0, 2.0],
+                             "loudness_mean_abs_db": [1.0, 2.0], "mss_ratio_to_hpn": [None, 1.25]})
+
+    monkeypatch.setattr(unseen, "evaluate_unseen", fake)
+    assert main(["eval-unseen", "--soundfont", "other.sf2", "--name", "unseen-other"]) == 0
+    assert seen == {"name": "unseen-other", "soundfont": "other.sf2", "keep_audio": True}
+    assert "1.25x" in capsys.readouterr().out
+    assert main(["eval-unseen", "--all-runs"]) == 0 and seen["name"] == "unseen-all" and not seen["keep_audio"]

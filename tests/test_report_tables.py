@@ -174,6 +174,9 @@ def test_unseen_table_averages_each_model_per_instrument(tmp_path, monkeypatch):
     assert row["phrases"] == 2 and row["MSS DDX7"] == 10.5 and row["MSS HpN"] == 8.0
     assert row["MSS ratio"] == 10.5 / 8.0 and row["loudness error DDX7 (dB)"] == 3.0
     assert report.unseen_table("q").empty
+    assert report.unseen_table("p", name="unseen-csound").empty  # another sample set: its own folder
+    (tmp_path / "results/p/unseen").rename(tmp_path / "results/p/unseen-csound")
+    assert report.unseen_table("p", name="unseen-csound").iloc[0]["MSS ratio"] == 10.5 / 8.0
 
 
 def test_same_reverb_finding_says_when_the_shorter_reverb_helped_hpn_too():

@@ -29,6 +29,10 @@ def add_parser(sub):
     p.add_argument("--results", default="results")
     p.add_argument("--soundfont", default=None, help="default: Debian's TimGM6mb (apt install timgm6mb-soundfont)")
     p.add_argument("--seconds", type=float, default=8.0, help="length of each phrase")
+    p.add_argument("--name", default=None,
+                   help="output folder under results/<profile>/ (default: unseen, with --all-runs unseen-all); "
+                        "e.g. unseen-csound for --soundfont /usr/share/sounds/sf2/sf_GMbank.sf2 "
+                        "(apt install csound-soundfont)")
     p.add_argument("--all-runs", action="store_true",
                    help="every DDX7 run of the grid against its instrument's HpN → results/<profile>/unseen-all/ "
                         "(tables only)")
@@ -81,15 +85,15 @@ def cmd_eval_unseen(args):
     from ..paper import grid_pairs, table1_pairs
 
     if args.all_runs:
-        name = "unseen-all"
+        name = args.name or "unseen-all"
         table = evaluate_unseen(grid_pairs(args.profile), args.profile, args.data_root, args.results,
                                 args.soundfont, args.seconds, name=name, keep_audio=False)
         for _, r in summary_by_run(table).iterrows():
             print(f"{r['run']}: mean MSS {r['MSS']:.2f} / HpN {r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")
     else:
-        name = "unseen"
+        name = args.name or "unseen"
         table = evaluate_unseen(table1_pairs(args.profile), args.profile, args.data_root, args.results,
-                                args.soundfont, args.seconds)
+                                args.soundfont, args.seconds, name=name)
         for _, r in summary(table).iterrows():
             print(f"{r['instrument']}: {r['phrases']} phrases, mean MSS DDX7 {r['MSS DDX7']:.2f} / HpN "
                   f"{r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")

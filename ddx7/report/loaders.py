@@ -348,11 +348,11 @@ def equal_budget_table(profile: str, pairs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def unseen_table(profile: str) -> pd.DataFrame:
+def unseen_table(profile: str, name: str = "unseen") -> pd.DataFrame:
     """``ddx7 eval-unseen``'s results per instrument: the Table 1 models on phrases from another soundfont and
     performance, mean MSS (and median f0 error, mean loudness error) of DDX7 and HpN, and DDX7/HpN MSS.
-    Empty when the evaluation has not been run for the profile."""
-    path = results_dir(profile) / "unseen" / "unseen.csv"
+    ``name``: its ``--name`` (the folder under results/<profile>/). Empty when it has not been run for the profile."""
+    path = results_dir(profile) / name / "unseen.csv"
     if not path.exists():
         return pd.DataFrame()
     return unseen_summary(pd.read_csv(path))
