@@ -120,4 +120,6 @@ def test_every_runs_rest_level_is_recorded_and_is_its_clips():
         m = metrics(run)
         assert "rests_above_input_db" in m, run
         again = clip_rests_above_input_db(FULL / run, m["clips"])
-        assert (again is None and m["rests_above_input_db"] is None) or abs(again - m["rests_above_input_db"]) < 1e-9
+        # 1e-4 dB, not exact: the loudness's float32 FFTs round differently across CPUs (AVX-512 Xeon, which wrote the
+        # records, against AVX2 EPYC: 4e-6 dB apart)
+        assert (again is None and m["rests_above_input_db"] is None) or abs(again - m["rests_above_input_db"]) < 1e-4
