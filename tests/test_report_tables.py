@@ -247,3 +247,30 @@ def test_doubling_finding_counts_converged_runs_and_names_those_that_got_worse()
     assert "**HpN**, 1 run (1,800 → 3,600 steps): converged 0 → **1** of 1" in text
     assert "wall time" not in text.split("**HpN**")[1]
     assert "No run" in findings.doubling_finding(pd.DataFrame())
+
+
+def test_unseen_players_embed_each_instruments_input_and_both_resyntheses(tmp_path, monkeypatch):
+    import base64
+    import re
+
+    import numpy as np
+
+    from ddx7 import SAMPLE_RATE
+    from ddx7.audio_io import write_audio
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "results/p/unseen-x"
+    assert report.unseen_players("p", "unseen-x") is None  # not run
+    rows = [{"instrument": "violin", "phrase": ph, "run": run} for ph in ("va", "vb") for run in ("h", "d")]
+    for ph in ("va", "vb"):
+        for suffix, level in (("", 0.5), ("--h", 0.25), ("--d", 0.125)):
+            write_audio(folder / "audio" / f"{ph}{suffix}.wav", np.full(160, level, np.float32), SAMPLE_RATE)
+    meta = {"keep_audio": True, "pairs": {"violin": ["h", "d"]}, "soundfont": "x.sf2", "rows": rows}
+    (folder / "unseen.json").write_text(json.dumps(meta))
+    page = report.unseen_players("p", "unseen-x").data
+    uris = re.findall(r'src="data:audio/wav;base64,([^"]+)"', page)
+    expected = [folder / "audio" / f for f in ("va.wav", "va--h.wav", "va--d.wav")]  # one phrase: input, HpN, DDX7
+    assert [base64.b64decode(u) for u in uris] == [f.read_bytes() for f in expected]
+    assert len(re.findall("<audio", report.unseen_players("p", "unseen-x", phrases=2).data)) == 6
+    (folder / "unseen.json").write_text(json.dumps({**meta, "keep_audio": False}))
+    assert report.unseen_players("p", "unseen-x") is None  # tables only (--all-runs)

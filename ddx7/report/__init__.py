@@ -76,7 +76,7 @@ from .loaders import (
     unseen_table,
     variant_table,
 )
-from .players import grid_players, table1_players, table2_players
+from .players import grid_players, table1_players, table2_players, unseen_players
 from .speed import denormal_bench_table, train_bench_tables
 from .widgets import intervention_panel_for, live_sliders
 
@@ -100,6 +100,6 @@ __all__ = [
     "denormal_bench_table",
     "same_reverb_table",
     "oracle_table", "training_summary", "unseen_runs_table", "unseen_table", "variant_table",
-    "grid_players", "table1_players", "table2_players",
+    "grid_players", "table1_players", "table2_players", "unseen_players",
     "intervention_panel_for", "live_sliders",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from IPython.display import HTML
@@ -86,3 +87,24 @@ def table2_players(profile: str, index: int = 0) -> HTML:
                      "intervened": clip(profile, run, "intervened", index)})
     return players_table(rows, ["intervention", "original", "DDX7 resynthesis", "intervened"],
                          "No retraining: the same decoder outputs rendered with other ratios / envelope gains.")
+
+
+def unseen_players(profile: str, name: str = "unseen", phrases: int = 1) -> HTML | None:
+    """``ddx7 eval-unseen``'s phrases (``--name`` folder) with each model's resynthesis: for the first ``phrases`` of
+    each instrument the input, HpN and DDX7 (the runs its unseen.json pairs; embedded in the page, so few). None when
+    the evaluation kept no audio or has not been run."""
+    folder = results_dir(profile) / name
+    if not (folder / "unseen.json").exists():
+        return None
+    meta = json.loads((folder / "unseen.json").read_text())
+    if not meta.get("keep_audio"):
+        return None
+    audio, rows = folder / "audio", []
+    for inst, (hpn, *ddx7) in meta["pairs"].items():
+        for phrase in list(dict.fromkeys(r["phrase"] for r in meta["rows"] if r["instrument"] == inst))[:phrases]:
+            rows.append({"label": phrase, "input": (wav_data_uri(audio / f"{phrase}.wav"), f"{inst} · input"),
+                         **{model: (wav_data_uri(audio / f"{phrase}--{run}.wav"), run)
+                            for model, run in (("HpN", hpn), ("DDX7", ddx7[0]))}})
+    caption = (f"8 s phrases rendered with {meta['soundfont']}, resynthesised as ddx7 resynth --run RUN does; all of "
+               f"them in results/{profile}/{name}/audio/")
+    return players_table(rows, ["input", "HpN", "DDX7"], caption)
