@@ -41,6 +41,7 @@ from .checkpoints import (
     write_snapshot,
 )
 from .data import load_manifest, load_split
+from .data.batches import loudness_noise, sample_batch
 from .denormals import flush_denormals
 from .eval.evaluate import evaluate_run
 from .losses import MultiScaleSpectralLoss
@@ -111,17 +112,6 @@ def load_dataset(instrument: str, profile: str, data_root="data") -> Dataset:
     return Dataset(Split.from_arrays(load_split(profile, instrument, "train", root=data_root)),
                    Split.from_arrays(load_split(profile, instrument, "valid", root=data_root)),
                    manifest["manifest_hash"], str(manifest.get("extractor", {}).get("method", "unknown")))
-
-
-def sample_batch(split: Split, batch: int, frames: int, generator: torch.Generator):
-    """Random excerpts of ``frames`` frames (and their audio) from random items of the split."""
-    n, t = split.f0_hz.shape
-    frames = min(frames, t)
-    idx = torch.randint(n, (batch,), generator=generator)
-    start = torch.randint(t - frames + 1, (batch,), generator=generator)
-    fr = start[:, None] + torch.arange(frames)
-    smp = start[:, None] * HOP + torch.arange(frames * HOP)
-    return split.f0_hz[idx[:, None], fr], split.loudness_db[idx[:, None], fr], split.audio[idx[:, None], smp]
 
 
 def _distributed() -> tuple[int, int]:
@@ -272,8 +262,9 @@ class Trainer:
         return total / len(v)
 
     def train_step(self) -> float:
-        f0, ld, audio = (x.to(self.device) for x in
-                         sample_batch(self.data.train, self.tc["batch_size"], self.tc["excerpt_frames"], self.gen))
+        f0, ld, audio = sample_batch(self.data.train, self.tc["batch_size"], self.tc["excerpt_frames"], self.gen)
+        ld = loudness_noise(ld, self.tc.get("loudness_noise_db"), self.gen)
+        f0, ld, audio = f0.to(self.device), ld.to(self.device), audio.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             prediction = self.net(f0, ld)
         loss = self.loss_fn(prediction, audio)
