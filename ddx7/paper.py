@@ -72,6 +72,18 @@ def grid_pairs(profile: str = "quick") -> dict[str, tuple[str, ...]]:
     return pairs
 
 
+def runs_pairs(runs, profile: str = "quick") -> dict[str, tuple[str, ...]]:
+    """instrument → (Table 1's HpN run, then the given DDX7 runs of that instrument: grid runs or experiments)."""
+    hpn = {inst: pair[0] for inst, pair in table1_pairs(profile).items()}
+    pairs: dict[str, list[str]] = {}
+    for r in runs:
+        c = run_config(r, profile)
+        if c["model"]["kind"] != "ddx7":
+            raise ValueError(f"{r} is not a DDX7 run: each instrument's HpN (Table 1's) is compared with the runs given")
+        pairs.setdefault(c["data"]["instrument"], [hpn[c["data"]["instrument"]]]).append(r)
+    return {inst: tuple(v) for inst, v in pairs.items()}
+
+
 def table2_runs(profile: str = "quick") -> dict[str, str]:
     """instrument → the DDX7 run whose resynthesis Table 2 intervenes on."""
     return _one_per_instrument(2, table_runs(2, profile), profile)

@@ -74,13 +74,23 @@ def test_eval_unseen_writes_another_sample_set_under_its_name(monkeypatch, capsy
     seen = {}
 
     def fake(pairs, profile, data_root, results, soundfont, seconds, name="unseen", keep_audio=True):
-        seen.update(name=name, soundfont=soundfont, keep_audio=keep_audio)
+        seen.update(pairs=pairs, name=name, soundfont=soundfont, keep_audio=keep_audio)
         return pd.DataFrame({"instrument": ["violin"] * 2, "phrase": ["a", "a"], "run": ["h", "d"],
                              "model": ["hpn", "ddx7"], "mss": [8.0, 10.0], "f0_median_abs_cents": [1.0, 2.0],
                              "loudness_mean_abs_db": [1.0, 2.0], "mss_ratio_to_hpn": [None, 1.25]})
 
     monkeypatch.setattr(unseen, "evaluate_unseen", fake)
     assert main(["eval-unseen", "--soundfont", "other.sf2", "--name", "unseen-other"]) == 0
-    assert seen == {"name": "unseen-other", "soundfont": "other.sf2", "keep_audio": True}
+    assert {k: seen[k] for k in ("name", "soundfont", "keep_audio")} == {"name": "unseen-other",
+                                                                           "soundfont": "other.sf2", "keep_audio": True}
     assert "1.25x" in capsys.readouterr().out
     assert main(["eval-unseen", "--all-runs"]) == 0 and seen["name"] == "unseen-all" and not seen["keep_audio"]
+    # chosen runs, experiments too, each against its instrument's HpN
+    assert main(["eval-unseen", "--profile", "full", "--runs", "trumpet-2osc-imax2pi--dropout0.1",
+                 "violin-2osc-imax2", "trumpet-6osc-imax2", "--name", "unseen-x"]) == 0
+    assert seen["pairs"] == {"trumpet": ("hpn-trumpet", "trumpet-2osc-imax2pi--dropout0.1", "trumpet-6osc-imax2"),
+                             "violin": ("hpn-violin", "violin-2osc-imax2")} and not seen["keep_audio"]
+    assert main(["eval-unseen", "--runs", "violin-2osc-imax2"]) == 2
+    assert "--runs needs --name" in capsys.readouterr().err
+    assert main(["eval-unseen", "--runs", "hpn-violin", "--name", "x"]) == 2
+    assert "hpn-violin is not a DDX7 run" in capsys.readouterr().err

@@ -33,6 +33,9 @@ def add_parser(sub):
                    help="output folder under results/<profile>/ (default: unseen, with --all-runs unseen-all); "
                         "e.g. unseen-csound for --soundfont /usr/share/sounds/sf2/sf_GMbank.sf2 "
                         "(apt install csound-soundfont)")
+    p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
+                   help="these DDX7 runs (grid runs or experiments) against their instrument's HpN, tables only; "
+                        "needs --name")
     p.add_argument("--all-runs", action="store_true",
                    help="every DDX7 run of the grid against its instrument's HpN → results/<profile>/unseen-all/ "
                         "(tables only)")
@@ -47,6 +50,9 @@ def add_parser(sub):
     p.add_argument("--pool", type=int, default=5, help="frames per free control point (5 = 20 ms)")
     p.add_argument("--unseen", action="store_true",
                    help="fit eval-unseen's phrases instead of test excerpts → results/<profile>/oracle-unseen/")
+    p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
+                   help="these DDX7 runs (grid runs or experiments) against their instrument's HpN, tables only; "
+                        "needs --name")
     p.add_argument("--all-runs", action="store_true", help="every DDX7 run of the grid, not only Table 1's")
     p.add_argument("--instruments", default=None, help="comma-separated; default: all three")
     p.set_defaults(func=cmd_eval_oracle)
@@ -82,11 +88,14 @@ def cmd_eval(args):
 
 def cmd_eval_unseen(args):
     from ..eval.unseen import evaluate_unseen, summary, summary_by_run
-    from ..paper import grid_pairs, table1_pairs
+    from ..paper import grid_pairs, runs_pairs, table1_pairs
 
-    if args.all_runs:
+    if args.runs and not args.name:
+        raise ValueError("--runs needs --name NAME: the folder under results/<profile>/ to write the tables to")
+    if args.all_runs or args.runs:
         name = args.name or "unseen-all"
-        table = evaluate_unseen(grid_pairs(args.profile), args.profile, args.data_root, args.results,
+        pairs = runs_pairs(args.runs, args.profile) if args.runs else grid_pairs(args.profile)
+        table = evaluate_unseen(pairs, args.profile, args.data_root, args.results,
                                 args.soundfont, args.seconds, name=name, keep_audio=False)
         for _, r in summary_by_run(table).iterrows():
             print(f"{r['run']}: mean MSS {r['MSS']:.2f} / HpN {r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")
