@@ -79,7 +79,7 @@ def runs_pairs(runs, profile: str = "quick") -> dict[str, tuple[str, ...]]:
     for r in runs:
         c = run_config(r, profile)
         if c["model"]["kind"] != "ddx7":
-            raise ValueError(f"{r} is not a DDX7 run: each instrument's HpN (Table 1's) is compared with the runs given")
+            raise ValueError(f"{r} is not a DDX7 run: the runs given are compared with their instrument's HpN")
         pairs.setdefault(c["data"]["instrument"], [hpn[c["data"]["instrument"]]]).append(r)
     return {inst: tuple(v) for inst, v in pairs.items()}
 
