@@ -20,7 +20,7 @@ def wav_data_uri(path) -> str:
 
 def player(src: str, label: str) -> str:
     return (f'<figure style="margin:0 0 .4em 0"><audio controls preload="none" src="{src}" '
-            f'style="width:220px"></audio>'
+            f'style="width:170px"></audio>'
             f'<figcaption style="font-size:.8em">{html.escape(label)}</figcaption></figure>')
 
 
@@ -102,7 +102,8 @@ def unseen_players(profile: str, name: str = "unseen", phrases: int = 1) -> HTML
     audio, rows = folder / "audio", []
     for inst, (hpn, *ddx7) in meta["pairs"].items():
         for phrase in list(dict.fromkeys(r["phrase"] for r in meta["rows"] if r["instrument"] == inst))[:phrases]:
-            rows.append({"label": phrase, "input": (wav_data_uri(audio / f"{phrase}.wav"), f"{inst} · input"),
+            rows.append({"label": f"{inst}: {phrase.removeprefix(inst + '-')}",
+                         "input": (wav_data_uri(audio / f"{phrase}.wav"), f"{inst} · input"),
                          **{model: (wav_data_uri(audio / f"{phrase}--{run}.wav"), run)
                             for model, run in (("HpN", hpn), ("DDX7", ddx7[0]))}})
     caption = (f"8 s phrases rendered with {meta['soundfont']}, resynthesised as ddx7 resynth --run RUN does; all of "
