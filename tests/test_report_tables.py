@@ -274,3 +274,15 @@ def test_unseen_players_embed_each_instruments_input_and_both_resyntheses(tmp_pa
     assert len(re.findall("<audio", report.unseen_players("p", "unseen-x", phrases=2).data)) == 6
     (folder / "unseen.json").write_text(json.dumps({**meta, "keep_audio": False}))
     assert report.unseen_players("p", "unseen-x") is None  # tables only (--all-runs)
+
+
+def test_unseen_runs_table_reads_the_folder_it_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/p/unseen-x").mkdir(parents=True)
+    pd.DataFrame({"instrument": ["trumpet"] * 3, "phrase": ["a"] * 3, "run": ["h", "d2", "d6"],
+                  "model": ["hpn", "ddx7", "ddx7"], "mss": [8.0, 12.0, 9.0], "mss_ratio_to_hpn": [None, 1.5, 1.125],
+                  "loudness_mean_abs_db": [1.0, 4.0, 2.0]}).to_csv(tmp_path / "results/p/unseen-x/unseen.csv")
+    assert report.unseen_runs_table("p").empty  # the default folder, unseen-all, holds nothing
+    table = report.unseen_runs_table("p", name="unseen-x")
+    assert list(table["run"]) == ["d2", "d6"] and list(table["MSS ratio"]) == [1.5, 1.125]
+    assert "Within 1.2×: d6" in report.unseen_runs_finding(table)

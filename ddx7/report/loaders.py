@@ -358,10 +358,11 @@ def unseen_table(profile: str, name: str = "unseen") -> pd.DataFrame:
     return unseen_summary(pd.read_csv(path))
 
 
-def unseen_runs_table(profile: str) -> pd.DataFrame:
+def unseen_runs_table(profile: str, name: str = "unseen-all") -> pd.DataFrame:
     """``ddx7 eval-unseen --all-runs``: every DDX7 run of the grid on the unseen phrases against its instrument's
-    HpN (ddx7.eval.unseen.summary_by_run), Table 1's run first per instrument. Empty when not run."""
-    path = results_dir(profile) / "unseen-all" / "unseen.csv"
+    HpN (ddx7.eval.unseen.summary_by_run), Table 1's run first per instrument; ``name``: another ``--name`` folder
+    (``--runs``). Empty when not run."""
+    path = results_dir(profile) / name / "unseen.csv"
     if not path.exists():
         return pd.DataFrame()
     return unseen_summary_by_run(pd.read_csv(path))
