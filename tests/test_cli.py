@@ -94,3 +94,18 @@ def test_eval_unseen_writes_another_sample_set_under_its_name(monkeypatch, capsy
     assert "--runs needs --name" in capsys.readouterr().err
     assert main(["eval-unseen", "--runs", "hpn-violin", "--name", "x"]) == 2
     assert "hpn-violin is not a DDX7 run" in capsys.readouterr().err
+
+
+def test_eval_oracle_takes_chosen_runs_another_soundfont_and_a_name(monkeypatch, capsys):
+    import ddx7.eval.oracle as oracle
+
+    seen = {}
+    monkeypatch.setattr(oracle, "evaluate_oracle", lambda pairs, *a, **kw: seen.update(pairs=pairs, **kw))
+    assert main(["eval-oracle", "--unseen", "--soundfont", "other.sf2", "--name", "oracle-other", "--runs",
+                 "trumpet-2osc-imax2pi", "trumpet-6osc-imax2pi"]) == 0
+    assert seen == {"pairs": {"trumpet": ("hpn-trumpet", "trumpet-2osc-imax2pi", "trumpet-6osc-imax2pi")},
+                    "unseen": True, "soundfont": "other.sf2", "name": "oracle-other"}
+    assert "wrote results/full/oracle-other" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(["eval-oracle", "--soundfont", "other.sf2"]) == 2  # test excerpts have their own sample set
+    assert "a soundfont renders unseen phrases" in capsys.readouterr().err

@@ -50,9 +50,11 @@ def add_parser(sub):
     p.add_argument("--pool", type=int, default=5, help="frames per free control point (5 = 20 ms)")
     p.add_argument("--unseen", action="store_true",
                    help="fit eval-unseen's phrases instead of test excerpts → results/<profile>/oracle-unseen/")
+    p.add_argument("--soundfont", default=None, help="with --unseen: the phrases' soundfont (default TimGM6mb)")
+    p.add_argument("--name", default=None, help="output folder under results/<profile>/ (default: oracle, "
+                                                "with --unseen oracle-unseen)")
     p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
-                   help="these DDX7 runs (grid runs or experiments) against their instrument's HpN, tables only; "
-                        "needs --name")
+                   help="these DDX7 runs (grid runs or experiments) against their instrument's HpN")
     p.add_argument("--all-runs", action="store_true", help="every DDX7 run of the grid, not only Table 1's")
     p.add_argument("--instruments", default=None, help="comma-separated; default: all three")
     p.set_defaults(func=cmd_eval_oracle)
@@ -111,9 +113,12 @@ def cmd_eval_unseen(args):
 
 def cmd_eval_oracle(args):
     from ..eval.oracle import evaluate_oracle
-    from ..paper import grid_pairs, table1_pairs
+    from ..paper import grid_pairs, runs_pairs, table1_pairs
 
-    pairs = (grid_pairs if args.all_runs else table1_pairs)(args.profile)
+    if args.runs:
+        pairs = runs_pairs(args.runs, args.profile)
+    else:
+        pairs = (grid_pairs if args.all_runs else table1_pairs)(args.profile)
     if args.instruments:
         wanted = [i.strip() for i in args.instruments.split(",") if i.strip()]
         unknown = sorted(set(wanted) - set(pairs))
@@ -121,5 +126,6 @@ def cmd_eval_oracle(args):
             raise ValueError(f"--instruments: unknown {', '.join(unknown)}; known: {', '.join(pairs)}")
         pairs = {i: pairs[i] for i in wanted}
     evaluate_oracle(pairs, args.profile, args.data_root, args.results, args.excerpts, args.steps, args.pool,
-                    unseen=args.unseen)
-    print(f"wrote {Path(args.results) / args.profile / ('oracle-unseen' if args.unseen else 'oracle')}")
+                    unseen=args.unseen, soundfont=args.soundfont, name=args.name)
+    name = args.name or ("oracle-unseen" if args.unseen else "oracle")
+    print(f"wrote {Path(args.results) / args.profile / name}")

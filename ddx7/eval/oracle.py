@@ -31,6 +31,7 @@ from ..atomic import write_csv, write_json
 from ..checkpoints import load_model
 from ..data import load_manifest, load_split
 from ..data.excerpts import FRAMES
+from ..data.render import find_soundfont
 from ..losses import MultiScaleSpectralLoss
 from ..provenance import provenance
 from ..resynth import find_checkpoint
@@ -144,28 +145,32 @@ def oracle_rows(ddx7_model, hpn_model, excerpts: dict, run: str, instrument: str
 
 
 def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="results", n_excerpts: int = 8,
-                    steps: int = 400, pool: int = 5, unseen: bool = False, progress=print):
+                    steps: int = 400, pool: int = 5, unseen: bool = False, progress=print, soundfont: str | None = None,
+                    name: str | None = None):
     """oracle_rows of each instrument's DDX7 runs (instrument → (HpN run, DDX7 run, …), the shipped models) on
-    ``n_excerpts`` test excerpts, or with ``unseen`` on the unseen phrases (with the reverb only) →
-    ``results/<profile>/oracle/`` (``oracle-unseen/``): ``oracle.csv`` and ``oracle.json`` (rows, settings, wall
-    time, provenance)."""
+    ``n_excerpts`` test excerpts, or with ``unseen`` on the unseen phrases (rendered with ``soundfont``, default
+    TimGM6mb; with the reverb only) → ``results/<profile>/<name>/`` (default ``oracle/``, ``oracle-unseen/``):
+    ``oracle.csv`` and ``oracle.json`` (rows, settings, wall time, provenance)."""
+    if soundfont and not unseen:
+        raise ValueError("a soundfont renders unseen phrases: give it with unseen (--unseen)")
     t0 = time.perf_counter()
     torch.manual_seed(0)
     rows = []
     for instrument, (hpn_run, *ddx7_runs) in pairs.items():
         hpn = load_model(find_checkpoint(hpn_run, profile, results_root=results_root))[0]
-        excerpts = (unseen_excerpts(instrument, profile, data_root) if unseen else
+        excerpts = (unseen_excerpts(instrument, profile, data_root, soundfont) if unseen else
                     evenly_spaced_excerpts(load_split(profile, instrument, "test", root=data_root), n_excerpts))
         for run in ddx7_runs:
             model = load_model(find_checkpoint(run, profile, results_root=results_root))[0]
             rows += oracle_rows(model, hpn, excerpts, run, instrument, steps, pool, dry=not unseen,
                                 progress=progress)
     table = pd.DataFrame(rows)
-    out = Path(results_root) / profile / ("oracle-unseen" if unseen else "oracle")
+    out = Path(results_root) / profile / (name or ("oracle-unseen" if unseen else "oracle"))
     write_csv(out / "oracle.csv", table)
     data = {"manifest_hashes": {i: load_manifest(profile, i, root=data_root).get("manifest_hash") for i in pairs}}
     if unseen:
-        data.update(soundfont=Path(OTHER_SOUNDFONT).name, performance_seed=PERFORMANCE_SEED, seconds=8.0)
+        data.update(soundfont=Path(find_soundfont(soundfont or OTHER_SOUNDFONT)).name,
+                    performance_seed=PERFORMANCE_SEED, seconds=8.0)
     write_json(out / "oracle.json", {"pairs": {k: list(v) for k, v in pairs.items()}, **data, "seed": 0,
                                      "excerpts": "unseen phrases, 4 s pieces" if unseen else n_excerpts,
                                      "steps": steps, "pool_frames": pool, "lr": 0.05, "train_eps": 1e-5,
