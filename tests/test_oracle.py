@@ -75,6 +75,7 @@ def test_eval_oracle_names_an_unknown_instrument():
     from ddx7.cli.evaluate import cmd_eval_oracle
 
     args = argparse.Namespace(profile="full", all_runs=True, instruments="trumpet,tuba", data_root="data",
-                              results="results", excerpts=8, steps=1, pool=5, unseen=True)
+                              results="results", excerpts=8, steps=1, pool=5, unseen=True, runs=None,
+                              soundfont=None, name=None)
     with pytest.raises(ValueError, match="--instruments: unknown tuba; known: "):
         cmd_eval_oracle(args)

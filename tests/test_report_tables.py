@@ -286,3 +286,12 @@ def test_unseen_runs_table_reads_the_folder_it_is_named(tmp_path, monkeypatch):
     table = report.unseen_runs_table("p", name="unseen-x")
     assert list(table["run"]) == ["d2", "d6"] and list(table["MSS ratio"]) == [1.5, 1.125]
     assert "Within 1.2×: d6" in report.unseen_runs_finding(table)
+
+
+def test_oracle_table_reads_a_named_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/p/oracle-x").mkdir(parents=True)
+    pd.DataFrame({"run": ["d"], "decoder MSS": [12.0], "decoder / HpN": [1.5],
+                  "free-envelope MSS": [8.0]}).to_csv(tmp_path / "results/p/oracle-x/oracle.csv", index=False)
+    assert report.oracle_table("p", unseen=True).empty  # oracle-unseen/ holds nothing
+    assert report.oracle_table("p", name="oracle-x").iloc[0]["decoder / free"] == 1.5

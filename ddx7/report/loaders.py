@@ -368,11 +368,11 @@ def unseen_runs_table(profile: str, name: str = "unseen-all") -> pd.DataFrame:
     return unseen_summary_by_run(pd.read_csv(path))
 
 
-def oracle_table(profile: str, unseen: bool = False) -> pd.DataFrame:
+def oracle_table(profile: str, unseen: bool = False, name: str | None = None) -> pd.DataFrame:
     """``ddx7 eval-oracle``'s rows (ddx7.eval.oracle: the Table 1 DDX7 models with free envelopes, with their reverb
     and dry, beside HpN on the same test excerpts); with ``unseen``, ``ddx7 eval-oracle --unseen``'s (on the unseen
-    phrases). Empty when it has not been run for the profile."""
-    path = results_dir(profile) / ("oracle-unseen" if unseen else "oracle") / "oracle.csv"
+    phrases); ``name``: its ``--name`` folder instead. Empty when it has not been run for the profile."""
+    path = results_dir(profile) / (name or ("oracle-unseen" if unseen else "oracle")) / "oracle.csv"
     if not path.exists():
         return pd.DataFrame()
     table = pd.read_csv(path)
