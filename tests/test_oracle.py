@@ -45,7 +45,7 @@ def fake_phrases(monkeypatch, seconds_each):
     from ddx7.eval import oracle
 
     phrases = [(f"p{p}", (p + np.arange(int(s * 16000)) / 1e6).astype(np.float32)) for p, s in enumerate(seconds_each)]
-    monkeypatch.setattr(oracle, "load_manifest", lambda *a, **k: {})
+    monkeypatch.setattr(oracle, "manifest_or_card", lambda *a, **k: {})
     monkeypatch.setattr(oracle, "unseen_phrases", lambda *a, **k: phrases)
     monkeypatch.setattr("ddx7.resynth.features", lambda audio: (np.arange(len(audio) // HOP, dtype=np.float32) + 1,
                                                                 -np.arange(len(audio) // HOP, dtype=np.float32),

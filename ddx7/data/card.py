@@ -105,3 +105,16 @@ def load_card(profile: str, instrument: str, results_root="results") -> tuple[di
     except (KeyError, ValueError, OSError) as e:
         raise DataError(f"{d / 'card.npz'} is not a readable data card ({e}); write it again") from e
     return manifest, splits
+
+
+def manifest_or_card(profile: str, instrument: str, root="data", results_root="results") -> dict:
+    """The built dataset's manifest, else the committed card's (``results/<profile>/data/<instrument>``): what needs
+    only the manifest (the split's pieces, its hash), such as ``ddx7 eval-unseen``, runs where the data is not built.
+    Neither: the DataError that says how to build it."""
+    try:
+        return load_manifest(profile, instrument, root)
+    except DataError:
+        path = card_dir(profile, instrument, results_root) / "manifest.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        raise

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from .. import HOP
 from ..atomic import write_csv, write_json
 from ..checkpoints import load_model
-from ..data import load_manifest, load_split
+from ..data import load_split
+from ..data.card import manifest_or_card
 from ..data.excerpts import FRAMES
 from ..data.render import find_soundfont
 from ..losses import MultiScaleSpectralLoss
@@ -108,7 +109,7 @@ def unseen_excerpts(instrument: str, profile: str, data_root="data", soundfont: 
     from ..resynth import features
 
     f0s, lds, clips = [], [], []
-    for _, audio in unseen_phrases(instrument, load_manifest(profile, instrument, root=data_root), soundfont,
+    for _, audio in unseen_phrases(instrument, manifest_or_card(profile, instrument, data_root), soundfont,
                                    seconds):
         f0, ld, _ = features(audio)
         for start in range(0, min(len(f0), len(ld), len(audio) // HOP) - frames + 1, frames):
@@ -167,7 +168,8 @@ def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="r
     table = pd.DataFrame(rows)
     out = Path(results_root) / profile / (name or ("oracle-unseen" if unseen else "oracle"))
     write_csv(out / "oracle.csv", table)
-    data = {"manifest_hashes": {i: load_manifest(profile, i, root=data_root).get("manifest_hash") for i in pairs}}
+    data = {"manifest_hashes": {i: manifest_or_card(profile, i, data_root, results_root).get("manifest_hash")
+                                for i in pairs}}
     if unseen:
         data.update(soundfont=Path(find_soundfont(soundfont or OTHER_SOUNDFONT)).name,
                     performance_seed=PERFORMANCE_SEED, seconds=8.0)

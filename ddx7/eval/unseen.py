@@ -93,7 +93,7 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
 
     import pandas as pd
 
-    from ..data import load_manifest
+    from ..data.card import manifest_or_card
 
     t0 = time.perf_counter()
     out = Path(results_root) / profile / name
@@ -101,7 +101,7 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
     with tempfile.TemporaryDirectory() as scratch:
         audio_dir = out / "audio" if keep_audio else Path(scratch)
         for instrument, runs in pairs.items():
-            manifest = load_manifest(profile, instrument, root=data_root)
+            manifest = manifest_or_card(profile, instrument, data_root, results_root)
             hpn = runs[0]
             for phrase_name, audio in unseen_phrases(instrument, manifest, soundfont, seconds):
                 phrase = audio_dir / f"{phrase_name}.wav"
