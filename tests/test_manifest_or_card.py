@@ -1,4 +1,4 @@
-"""ddx7.data.card.manifest_or_card: the built manifest, else the committed card's, else the error saying how to build."""
+"""manifest_or_card: the built manifest, else the committed card's, else the error that says how to build."""
 
 import json
 from pathlib import Path
