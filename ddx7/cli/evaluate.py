@@ -112,7 +112,7 @@ def cmd_eval_unseen(args):
 
 
 def cmd_eval_oracle(args):
-    from ..eval.oracle import evaluate_oracle
+    from ..eval.oracle import evaluate_oracle, oracle_folder
     from ..paper import grid_pairs, runs_pairs, table1_pairs
 
     if args.runs:
@@ -127,5 +127,4 @@ def cmd_eval_oracle(args):
         pairs = {i: pairs[i] for i in wanted}
     evaluate_oracle(pairs, args.profile, args.data_root, args.results, args.excerpts, args.steps, args.pool,
                     unseen=args.unseen, soundfont=args.soundfont, name=args.name)
-    name = args.name or ("oracle-unseen" if args.unseen else "oracle")
-    print(f"wrote {Path(args.results) / args.profile / name}")
+    print(f"wrote {Path(args.results) / args.profile / oracle_folder(args.unseen, args.name)}")

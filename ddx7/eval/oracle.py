@@ -145,6 +145,11 @@ def oracle_rows(ddx7_model, hpn_model, excerpts: dict, run: str, instrument: str
     return rows
 
 
+def oracle_folder(unseen: bool = False, name: str | None = None) -> str:
+    """The folder under results/<profile>/ of an evaluate_oracle: ``name``, else ``oracle`` or ``oracle-unseen``."""
+    return name or ("oracle-unseen" if unseen else "oracle")
+
+
 def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="results", n_excerpts: int = 8,
                     steps: int = 400, pool: int = 5, unseen: bool = False, progress=print, soundfont: str | None = None,
                     name: str | None = None):
@@ -166,7 +171,7 @@ def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="r
             rows += oracle_rows(model, hpn, excerpts, run, instrument, steps, pool, dry=not unseen,
                                 progress=progress)
     table = pd.DataFrame(rows)
-    out = Path(results_root) / profile / (name or ("oracle-unseen" if unseen else "oracle"))
+    out = Path(results_root) / profile / oracle_folder(unseen, name)
     write_csv(out / "oracle.csv", table)
     data = {"manifest_hashes": {i: manifest_or_card(profile, i, data_root, results_root).get("manifest_hash")
                                 for i in pairs}}

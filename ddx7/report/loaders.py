@@ -11,6 +11,7 @@ import pandas as pd
 from ..data import load_split
 from ..data.report import committed_card
 from ..eval.evaluate import metrics_row
+from ..eval.oracle import oracle_folder
 from ..eval.unseen import summary as unseen_summary
 from ..eval.unseen import summary_by_run as unseen_summary_by_run
 from ..pipeline import DATA, RESULTS, find_root, results_dir
@@ -372,7 +373,7 @@ def oracle_table(profile: str, unseen: bool = False, name: str | None = None) ->
     """``ddx7 eval-oracle``'s rows (ddx7.eval.oracle: the Table 1 DDX7 models with free envelopes, with their reverb
     and dry, beside HpN on the same test excerpts); with ``unseen``, ``ddx7 eval-oracle --unseen``'s (on the unseen
     phrases); ``name``: its ``--name`` folder instead. Empty when it has not been run for the profile."""
-    path = results_dir(profile) / (name or ("oracle-unseen" if unseen else "oracle")) / "oracle.csv"
+    path = results_dir(profile) / oracle_folder(unseen, name) / "oracle.csv"
     if not path.exists():
         return pd.DataFrame()
     table = pd.read_csv(path)
