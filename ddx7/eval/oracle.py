@@ -32,12 +32,11 @@ from ..checkpoints import load_model
 from ..data import load_split
 from ..data.card import manifest_or_card
 from ..data.excerpts import FRAMES
-from ..data.render import find_soundfont
 from ..losses import MultiScaleSpectralLoss
 from ..provenance import provenance
 from ..resynth import find_checkpoint
 from .evaluate import chosen_indices, mean_mss, render_split
-from .unseen import OTHER_SOUNDFONT, PERFORMANCE_SEED, unseen_phrases
+from .unseen import PERFORMANCE_SEED, unseen_phrases, unseen_soundfont
 
 
 def pooled_logits(z: torch.Tensor, pool: int) -> torch.Tensor:
@@ -176,8 +175,7 @@ def evaluate_oracle(pairs: dict, profile: str, data_root="data", results_root="r
     data = {"manifest_hashes": {i: manifest_or_card(profile, i, data_root, results_root).get("manifest_hash")
                                 for i in pairs}}
     if unseen:
-        data.update(soundfont=Path(find_soundfont(soundfont or OTHER_SOUNDFONT)).name,
-                    performance_seed=PERFORMANCE_SEED, seconds=8.0)
+        data.update(soundfont=Path(unseen_soundfont(soundfont)).name, performance_seed=PERFORMANCE_SEED, seconds=8.0)
     write_json(out / "oracle.json", {"pairs": {k: list(v) for k, v in pairs.items()}, **data, "seed": 0,
                                      "excerpts": "unseen phrases, 4 s pieces" if unseen else n_excerpts,
                                      "steps": steps, "pool_frames": pool, "lr": 0.05, "train_eps": 1e-5,

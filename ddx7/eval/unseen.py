@@ -36,6 +36,11 @@ OTHER_SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"  # Debian's timgm6mb-soun
 PERFORMANCE_SEED = 777  # the corpus is performed with seed 1234
 
 
+def unseen_soundfont(soundfont: str | None = None) -> str:
+    """The soundfont file the unseen phrases are rendered with: ``soundfont``, else TimGM6mb."""
+    return find_soundfont(soundfont or OTHER_SOUNDFONT)
+
+
 def held_out_specs(instrument: str, manifest: dict) -> list[str]:
     """The catalog specs of the pieces in the dataset's test split, in catalog order."""
     test = {p["piece"] for p in manifest["pieces"] if p["split"] == "test"}
@@ -46,7 +51,7 @@ def unseen_phrases(instrument: str, manifest: dict, soundfont: str | None = None
                    seed: int = PERFORMANCE_SEED) -> list[tuple[str, np.ndarray]]:
     """(name, mono 16 kHz audio peak-normalised to 1 as ``ddx7 resynth`` normalises its input) of one phrase
     per test piece, performed with ``seed`` and rendered with ``soundfont``."""
-    sf = find_soundfont(soundfont or OTHER_SOUNDFONT)
+    sf = unseen_soundfont(soundfont)
     phrases = []
     for spec in held_out_specs(instrument, manifest):
         piece = render_piece(spec, instrument, seed=seed, soundfont=sf, max_seconds=seconds + 4.0)
@@ -122,7 +127,7 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
     write_csv(out / "unseen.csv", table)
     write_json(out / "unseen.json", {"keep_audio": keep_audio, "pairs": {k: list(v) for k, v in pairs.items()},
                                      "seconds": seconds,
-                                     "soundfont": Path(find_soundfont(soundfont or OTHER_SOUNDFONT)).name,
+                                     "soundfont": Path(unseen_soundfont(soundfont)).name,
                                      "performance_seed": PERFORMANCE_SEED, "rows": json.loads(table.to_json(
                                          orient="records")), "wall_s": round(time.perf_counter() - t0, 1),
                                      "provenance": provenance()})
