@@ -6,7 +6,7 @@
 * :class:`Spool` — float32 audio of any length in an unnamed temporary file (it vanishes with the
   process), appended block by block while its peak is tracked, read back in blocks: how long
   recordings pass through resynthesis and streaming in bounded memory.
-* :func:`write_spool` — a spool to a file, scaled, atomically, block by block.
+* :func:`write_spool` — a spool to a file, peak-limited if asked, atomically, block by block.
 """
 
 from __future__ import annotations
@@ -131,15 +131,18 @@ class Spool:
         self.close()
 
 
-def write_spool(path, spool: Spool, sample_rate: int, scale: float = 1.0) -> Path:
-    """A spool × ``scale`` to ``path`` (format from the extension), atomically, block by block."""
+def write_spool(path, spool: Spool, sample_rate: int, limit: bool = False) -> Path:
+    """A spool to ``path`` (format from the extension), atomically, block by block; ``limit``: through
+    :func:`ddx7.limiter.limited_blocks` (within 0.99 of full scale, gain only around the overs)."""
     import soundfile as sf
+
+    from .limiter import limited_blocks
 
     fmt, subtype = output_format(path)
 
     def write(f):
         with sf.SoundFile(f, "w", sample_rate, 1, subtype=subtype, format=fmt) as out:
-            for block in spool.blocks():
-                out.write(block * np.float32(scale))
+            for block in limited_blocks(spool) if limit else spool.blocks():
+                out.write(block)
 
     return atomic_write(path, write)

@@ -34,6 +34,7 @@ from .checkpoints import load_model, run_dir
 from .data.audio import read_audio_blocks
 from .data.features import extract_f0, features_in_chunks, loudness_db
 from .gate import SilenceGate
+from .limiter import limit
 from .stream import make_streamer
 from .synth.fm import check_env_gain, check_ratios
 
@@ -181,15 +182,22 @@ def chunked_features(recording: Input, extractor: str, progress: bool | None = N
 
 
 def finish_output(rendered, output) -> dict:
-    """Scale a rendered spool into [-1, 1] if it peaks above 1 and write it (atomically) or return it."""
+    """Write a rendered spool (atomically) or return it, peak-limited (:mod:`ddx7.limiter`) where it goes over
+    full scale: the rest keeps the level the model rendered, which follows the input's loudness."""
     peak = rendered.peak
-    scale = 0.99 / peak if peak > 1.0 else 1.0
-    info = {"seconds": rendered.samples / SAMPLE_RATE, "peak": peak, "scale": scale}
+    info = {"seconds": rendered.samples / SAMPLE_RATE, "peak": peak, "limited": peak > 1.0}
     if output:
-        write_spool(output, rendered, SAMPLE_RATE, scale)
+        write_spool(output, rendered, SAMPLE_RATE, limit=info["limited"])
     else:
-        info["audio"] = rendered.array() * np.float32(scale)
+        info["audio"] = limit(rendered.array()) if info["limited"] else rendered.array()
     return info
+
+
+def limited_note(info: dict) -> str:
+    """For the CLI's 'wrote' line: what the limiter did, or nothing when the rendering stayed within full scale."""
+    if not info.get("limited"):
+        return ""
+    return f"; the rendering peaked at {20 * math.log10(info['peak']):+.1f} dBFS, limited around its overs"
 
 
 def resynth_file(path, *, model: ModelChoice, output=None, extractor: str | None = None, pitch_shift: float = 0.0,
@@ -199,7 +207,7 @@ def resynth_file(path, *, model: ModelChoice, output=None, extractor: str | None
 
     Read → features in chunks (``extractor``; default: the run's) → pitch (semitones) and loudness
     (dB) shifts → the model's streaming renderer in 1 s blocks (equal to the offline render) →
-    silence gate (:mod:`ddx7.gate`) → output scaled into [-1, 1] when it peaks above 1. Every check
+    silence gate (:mod:`ddx7.gate`) → peak limiter where the output goes over full scale. Every check
     on options and paths happens before the work."""
     pitch_shift = check_shift("--pitch-shift", pitch_shift, MAX_PITCH_SHIFT)
     loudness_shift = check_shift("--loudness-shift", loudness_shift, 80.0)

@@ -73,8 +73,8 @@ def test_eval_unseen_writes_another_sample_set_under_its_name(monkeypatch, capsy
 
     seen = {}
 
-    def fake(pairs, profile, data_root, results, soundfont, seconds, name="unseen", keep_audio=True):
-        seen.update(pairs=pairs, name=name, soundfont=soundfont, keep_audio=keep_audio)
+    def fake(pairs, profile, data_root, results, soundfont, seconds, name="unseen", keep_audio=True, step=None):
+        seen.update(pairs=pairs, name=name, soundfont=soundfont, keep_audio=keep_audio, step=step)
         return pd.DataFrame({"instrument": ["violin"] * 2, "phrase": ["a", "a"], "run": ["h", "d"],
                              "model": ["hpn", "ddx7"], "mss": [8.0, 10.0], "f0_median_abs_cents": [1.0, 2.0],
                              "loudness_mean_abs_db": [1.0, 2.0], "mss_ratio_to_hpn": [None, 1.25]})
@@ -90,8 +90,14 @@ def test_eval_unseen_writes_another_sample_set_under_its_name(monkeypatch, capsy
                  "violin-2osc-imax2", "trumpet-6osc-imax2", "--name", "unseen-x"]) == 0
     assert seen["pairs"] == {"trumpet": ("hpn-trumpet", "trumpet-2osc-imax2pi--dropout0.1", "trumpet-6osc-imax2"),
                              "violin": ("hpn-violin", "violin-2osc-imax2")} and not seen["keep_audio"]
+    assert seen["step"] is None
+    assert main(["eval-unseen", "--profile", "full", "--runs", "violin-2osc-imax2", "--name", "x",
+                 "--step", "1800"]) == 0
+    assert seen["step"] == 1800
     assert main(["eval-unseen", "--runs", "violin-2osc-imax2"]) == 2
     assert "--runs needs --name" in capsys.readouterr().err
+    assert main(["eval-unseen", "--step", "1800"]) == 2
+    assert "--step needs --runs" in capsys.readouterr().err
     assert main(["eval-unseen", "--runs", "hpn-violin", "--name", "x"]) == 2
     assert "hpn-violin is not a DDX7 run" in capsys.readouterr().err
 

@@ -5,7 +5,7 @@ import pytest
 
 from ddx7.data.melody import piece_id
 from ddx7.data.render import load_catalog
-from ddx7.eval.unseen import compare, held_out_specs, unseen_phrases
+from ddx7.eval.unseen import compare, held_out_specs, model_choices, unseen_phrases
 
 
 def tone(f0, seconds=2.0, sr=16000):
@@ -86,3 +86,22 @@ def test_compare_reports_an_unpitched_resynthesis_instead_of_refusing_it():
     assert result["pitched"] is False and np.isnan(result["f0_median_abs_cents"])
     assert result["mss"] > compare(x, tone(440.0))["mss"] > 0
     assert compare(x, x.copy())["pitched"] is True
+
+
+def test_model_choices_take_the_ddx7_runs_snapshots_at_a_step_and_name_the_ones_there_are(tmp_path, monkeypatch):
+    import ddx7.checkpoints as checkpoints
+
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_ROOT", tmp_path)
+    pairs = {"trumpet": ("hpn-trumpet", "trumpet-2osc-imax2pi", "trumpet-6osc-imax2")}
+    for run in pairs["trumpet"][1:]:
+        folder = checkpoints.run_dir(run, "full")
+        folder.mkdir(parents=True)
+        for step in (1800, 4500):
+            checkpoints.snapshot_path(folder, step).write_bytes(b"")
+    best = model_choices(pairs, "full")
+    assert [(c.run, c.checkpoint) for c in best.values()] == [(r, None) for r in pairs["trumpet"]]
+    at = model_choices(pairs, "full", step=1800)
+    assert at["hpn-trumpet"].run == "hpn-trumpet" and at["hpn-trumpet"].checkpoint is None
+    assert at["trumpet-6osc-imax2"].checkpoint == tmp_path / "full" / "trumpet-6osc-imax2" / "step-001800.pt"
+    with pytest.raises(FileNotFoundError, match=r"trumpet-2osc-imax2pi has no snapshot at step 900 .*: 1800, 4500\)"):
+        model_choices(pairs, "full", step=900)

@@ -39,6 +39,9 @@ def add_parser(sub):
     p.add_argument("--all-runs", action="store_true",
                    help="every DDX7 run of the grid against its instrument's HpN → results/<profile>/unseen-all/ "
                         "(tables only)")
+    p.add_argument("--step", type=int, default=None, metavar="N",
+                   help="with --runs: each run's snapshot at training step N (train.snapshot_steps) instead of its "
+                        "best checkpoint; HpN keeps its best")
     p.set_defaults(func=cmd_eval_unseen)
     p = sub.add_parser("eval-oracle", help="Table 1 DDX7 models with free envelopes (how far a better decoder "
                                            "could go) → results/<profile>/oracle/")
@@ -94,11 +97,13 @@ def cmd_eval_unseen(args):
 
     if args.runs and not args.name:
         raise ValueError("--runs needs --name NAME: the folder under results/<profile>/ to write the tables to")
+    if args.step is not None and not args.runs:
+        raise ValueError("--step needs --runs RUN ...: the runs whose snapshots to resynthesise with")
     if args.all_runs or args.runs:
         name = args.name or "unseen-all"
         pairs = runs_pairs(args.runs, args.profile) if args.runs else grid_pairs(args.profile)
         table = evaluate_unseen(pairs, args.profile, args.data_root, args.results,
-                                args.soundfont, args.seconds, name=name, keep_audio=False)
+                                args.soundfont, args.seconds, name=name, keep_audio=False, step=args.step)
         for _, r in summary_by_run(table).iterrows():
             print(f"{r['run']}: mean MSS {r['MSS']:.2f} / HpN {r['MSS HpN']:.2f} = {r['MSS ratio']:.2f}x")
     else:

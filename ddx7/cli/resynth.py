@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..resynth import MAX_PITCH_SHIFT, ModelChoice, resynth_file
+from ..resynth import MAX_PITCH_SHIFT, ModelChoice, limited_note, resynth_file
 from .arguments import comma_floats
 
 
@@ -36,4 +36,4 @@ def add_parser(sub):
 def cmd_resynth(args):
     info = resynth_file(args.input, model=model_choice(args), output=args.output, extractor=args.extractor,
                         pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift)
-    print(f"wrote {args.output}: {info['seconds']:.2f} s")
+    print(f"wrote {args.output}: {info['seconds']:.2f} s{limited_note(info)}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ..resynth import limited_note
 from ..stream_file import stream_file
 from .resynth import add_recording_arguments, model_choice
 
@@ -29,4 +30,4 @@ def cmd_stream(args):
     extra = (f"; causal features (no look-ahead), windows centred {lag['loudness']:.0f} ms (loudness) / "
              f"{lag['f0']:.0f} ms (f0) in the past" if lag else f"; {info.get('note', '')}")
     print(f"wrote {args.output}: {info['seconds']:.2f} s in {args.block_ms:g} ms blocks, real-time factor "
-          f"{info['rtf']:.3f} (features + model){extra}")
+          f"{info['rtf']:.3f} (features + model){extra}{limited_note(info)}")

@@ -25,6 +25,7 @@ import torch
 from .. import SAMPLE_RATE
 from ..atomic import write_csv, write_json
 from ..audio_io import write_audio
+from ..checkpoints import run_dir, snapshot_path, snapshot_paths
 from ..data.features import cents, loudness_db
 from ..data.melody import piece_id
 from ..data.render import find_soundfont, load_catalog, render_piece
@@ -88,12 +89,33 @@ def compare(original: np.ndarray, rendered: np.ndarray, extractor: str = "pyin",
             "loudness_mean_abs_db": float(np.mean(np.abs(loudness_db(rendered[:n]) - loudness_db(original[:n]))))}
 
 
+def model_choices(pairs: dict, profile: str, step: int | None = None) -> dict[str, ModelChoice]:
+    """run → the model that renders it: its best checkpoint, or for the DDX7 runs with ``step`` their snapshot at
+    that step (the HpN runs keep their best). Every snapshot is checked before any work."""
+    choices = {}
+    for runs in pairs.values():
+        hpn, *ddx7_runs = runs
+        choices[hpn] = ModelChoice(run=hpn, profile=profile)
+        for run in ddx7_runs:
+            if step is None:
+                choices[run] = ModelChoice(run=run, profile=profile)
+                continue
+            path = snapshot_path(run_dir(run, profile), step)
+            if not path.is_file():
+                have = ", ".join(str(int(p.stem.split("-")[1])) for p in snapshot_paths(path.parent)) or "none"
+                raise FileNotFoundError(f"{run} has no snapshot at step {step} ({path}; its snapshots: {have}): "
+                                        "give a step from its train.snapshot_steps")
+            choices[run] = ModelChoice(checkpoint=path)
+    return choices
+
+
 def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", results_root="results",
                     soundfont: str | None = None, seconds: float = 8.0, name: str = "unseen",
-                    keep_audio: bool = True) -> "pd.DataFrame":  # noqa: F821
+                    keep_audio: bool = True, step: int | None = None) -> "pd.DataFrame":  # noqa: F821
     """Resynthesise unseen phrases with each instrument's runs (instrument → (HpN run, DDX7 run, …)); write
     ``results/<profile>/<name>/`` and return the per-phrase table (one row per phrase and model, with DDX7/HpN
-    MSS on the DDX7 rows). ``keep_audio``: also write the phrases and every resynthesis as WAV."""
+    MSS on the DDX7 rows). ``keep_audio``: also write the phrases and every resynthesis as WAV. ``step``: the DDX7
+    runs' snapshots at that training step instead of their best checkpoints (:func:`model_choices`)."""
     import tempfile
 
     import pandas as pd
@@ -101,6 +123,7 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
     from ..data.card import manifest_or_card
 
     t0 = time.perf_counter()
+    choices = model_choices(pairs, profile, step)
     out = Path(results_root) / profile / name
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -113,7 +136,7 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
                 write_audio(phrase, audio, SAMPLE_RATE)
                 by_model, reference = {}, features(audio)
                 for run in runs:
-                    info = resynth_file(phrase, model=ModelChoice(run=run, profile=profile), progress=False)
+                    info = resynth_file(phrase, model=choices[run], progress=False)
                     if keep_audio:
                         write_audio(audio_dir / f"{phrase_name}--{run}.wav", np.clip(info["audio"], -1, 1),
                                     SAMPLE_RATE)
@@ -121,12 +144,14 @@ def evaluate_unseen(pairs: dict, profile: str = "full", data_root="data", result
                     row = {"instrument": instrument, "phrase": phrase_name, "run": run,
                            "model": "hpn" if run.startswith("hpn") else "ddx7", **by_model[run]}
                     if run != hpn:
+                        if step is not None:
+                            row["step"] = step
                         row["mss_ratio_to_hpn"] = by_model[run]["mss"] / by_model[hpn]["mss"]
                     rows.append(row)
     table = pd.DataFrame(rows)
     write_csv(out / "unseen.csv", table)
     write_json(out / "unseen.json", {"keep_audio": keep_audio, "pairs": {k: list(v) for k, v in pairs.items()},
-                                     "seconds": seconds,
+                                     "seconds": seconds, "step": step,
                                      "soundfont": Path(unseen_soundfont(soundfont)).name,
                                      "performance_seed": PERFORMANCE_SEED, "rows": json.loads(table.to_json(
                                          orient="records")), "wall_s": round(time.perf_counter() - t0, 1),
