@@ -86,6 +86,12 @@ def has_card(profile: str, instrument: str, results_root="results") -> bool:
     return (d / "manifest.json").is_file() and (d / "card.npz").is_file()
 
 
+def card_manifest(profile: str, instrument: str, results_root="results") -> dict | None:
+    """The committed card's manifest, None when there is none."""
+    path = card_dir(profile, instrument, results_root) / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def load_card(profile: str, instrument: str, results_root="results") -> tuple[dict, dict]:
     """(manifest, splits) from a card; splits look like :func:`load_split`'s, with float32 features
     and ``audio`` holding only the example excerpts."""
@@ -93,7 +99,7 @@ def load_card(profile: str, instrument: str, results_root="results") -> tuple[di
     if not has_card(profile, instrument, results_root):
         raise DataError(f"no data card at {d}: write one with `ddx7 data card --profile {profile} "
                         f"--instruments {instrument}` from a built dataset")
-    manifest = json.loads((d / "manifest.json").read_text())
+    manifest = card_manifest(profile, instrument, results_root)
     try:
         z = np.load(d / "card.npz", allow_pickle=False)
         splits = {}
@@ -114,7 +120,7 @@ def manifest_or_card(profile: str, instrument: str, root="data", results_root="r
     try:
         return load_manifest(profile, instrument, root)
     except DataError:
-        path = card_dir(profile, instrument, results_root) / "manifest.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+        manifest = card_manifest(profile, instrument, results_root)
+        if manifest is not None:
+            return manifest
         raise
