@@ -53,6 +53,11 @@ def snapshot_paths(out_dir) -> list[Path]:
     return sorted(Path(out_dir).glob("step-[0-9][0-9][0-9][0-9][0-9][0-9].pt"))
 
 
+def snapshot_step(path) -> int:
+    """The training step of a snapshot file named by :func:`snapshot_path`."""
+    return int(Path(path).stem.removeprefix("step-"))
+
+
 def _refused_globals(path: Path, error: Exception) -> list[str]:
     """The globals (classes, functions) that made the weights-only unpickler refuse ``path``; [] when it
     failed for another reason (truncated or garbage file). Found without unpickling anything."""

@@ -25,7 +25,7 @@ import torch
 from .. import SAMPLE_RATE
 from ..atomic import write_csv, write_json
 from ..audio_io import write_audio
-from ..checkpoints import run_dir, snapshot_path, snapshot_paths
+from ..checkpoints import run_dir, snapshot_path, snapshot_paths, snapshot_step
 from ..data.features import cents, loudness_db
 from ..data.melody import piece_id
 from ..data.render import find_soundfont, load_catalog, render_piece
@@ -102,7 +102,7 @@ def model_choices(pairs: dict, profile: str, step: int | None = None) -> dict[st
                 continue
             path = snapshot_path(run_dir(run, profile), step)
             if not path.is_file():
-                have = ", ".join(str(int(p.stem.split("-")[1])) for p in snapshot_paths(path.parent)) or "none"
+                have = ", ".join(str(snapshot_step(p)) for p in snapshot_paths(path.parent)) or "none"
                 raise FileNotFoundError(f"{run} has no snapshot at step {step} ({path}; its snapshots: {have}): "
                                         "give a step from its train.snapshot_steps")
             choices[run] = ModelChoice(checkpoint=path)
