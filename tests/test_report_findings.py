@@ -309,3 +309,18 @@ def test_unseen_runs_finding_names_table_1_the_best_run_and_those_within_the_bou
     assert "Within 1.2×: trumpet-6osc, trumpet-4osc." in trumpet  # the bound is inclusive
     assert "Within 1.2×: none." in violin
     assert findings.unseen_runs_finding(pd.DataFrame()) == ""
+
+
+def test_unseen_runs_finding_sets_each_ratio_beside_the_test_set_ratio():
+    table = pd.DataFrame([
+        {"instrument": "trumpet", "run": "t2", "MSS ratio": 1.30, "test-set MSS ratio": 1.33},
+        {"instrument": "trumpet", "run": "t6", "MSS ratio": 1.15, "test-set MSS ratio": 1.10},
+        {"instrument": "trumpet", "run": "t4", "MSS ratio": 1.20, "test-set MSS ratio": 1.25},
+        {"instrument": "trumpet", "run": "exp", "MSS ratio": 1.10, "test-set MSS ratio": float("nan")}])
+    trumpet, across = findings.unseen_runs_finding(table).splitlines()
+    assert "Table 1's t2 at 1.30× HpN's MSS (on its own test set 1.33×)" in trumpet
+    r = np.corrcoef([1.30, 1.15, 1.20], [1.33, 1.10, 1.25])[0, 1]  # the experiment, without one, left out
+    assert "Across the 3 runs" in across and f"r = {r:.2f}" in across
+    assert across.endswith("higher on these phrases than on the test set: t6.")
+    two = findings.unseen_runs_finding(table.iloc[[0, 1]])
+    assert len(two.splitlines()) == 1  # too few runs for a correlation

@@ -2,6 +2,7 @@
 built from metrics.json snapshots, on small hand-made results with known answers."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -286,6 +287,25 @@ def test_unseen_runs_table_reads_the_folder_it_is_named(tmp_path, monkeypatch):
     table = report.unseen_runs_table("p", name="unseen-x")
     assert list(table["run"]) == ["d2", "d6"] and list(table["MSS ratio"]) == [1.5, 1.125]
     assert "Within 1.2×: d6" in report.unseen_runs_finding(table)
+    assert table["test-set MSS ratio"].isna().all()  # no run has test-set metrics here
+    for run, mss in (("h", 5.0), ("d2", 6.0)):  # each run's own test set, beside the unseen ratio
+        (tmp_path / f"results/p/{run}").mkdir()
+        (tmp_path / f"results/p/{run}/metrics.json").write_text(json.dumps({"mss": mss}))
+    table = report.unseen_runs_table("p", name="unseen-x")
+    assert table["test-set MSS ratio"].iloc[0] == pytest.approx(1.2) and math.isnan(table["test-set MSS ratio"].iloc[1])
+
+
+def test_unseen_runs_table_gives_a_snapshot_no_test_set_ratio(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run, mss in (("h", 5.0), ("d2", 6.0)):
+        (tmp_path / f"results/p/{run}").mkdir(parents=True)
+        (tmp_path / f"results/p/{run}/metrics.json").write_text(json.dumps({"mss": mss}))
+    (tmp_path / "results/p/unseen-x").mkdir()
+    pd.DataFrame({"instrument": ["trumpet"] * 2, "phrase": ["a"] * 2, "run": ["h", "d2"], "model": ["hpn", "ddx7"],
+                  "mss": [8.0, 12.0], "mss_ratio_to_hpn": [None, 1.5], "loudness_mean_abs_db": [1.0, 4.0],
+                  "step": [None, 4500]}).to_csv(tmp_path / "results/p/unseen-x/unseen.csv")
+    # the test set measured the run's published model, not its snapshot at step 4,500
+    assert math.isnan(report.unseen_runs_table("p", name="unseen-x")["test-set MSS ratio"].iloc[0])
 
 
 def test_oracle_table_reads_a_named_folder(tmp_path, monkeypatch):
@@ -295,3 +315,64 @@ def test_oracle_table_reads_a_named_folder(tmp_path, monkeypatch):
                   "free-envelope MSS": [8.0]}).to_csv(tmp_path / "results/p/oracle-x/oracle.csv", index=False)
     assert report.oracle_table("p", unseen=True).empty  # oracle-unseen/ holds nothing
     assert report.oracle_table("p", name="oracle-x").iloc[0]["decoder / free"] == 1.5
+
+
+def test_mss_band_table_splits_each_runs_test_clips_and_unseen_phrases(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from ddx7 import SAMPLE_RATE
+    from ddx7.audio_io import write_audio
+    from ddx7.losses import MultiScaleSpectralLoss
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    sig = {k: (0.1 * rng.standard_normal(4000)).astype(np.float32) for k in ("orig", "r", "ph", "ph--r")}
+    (tmp_path / "results/p/r/audio").mkdir(parents=True)
+    write_audio(tmp_path / "results/p/r/audio/0_original.wav", sig["orig"], SAMPLE_RATE)
+    write_audio(tmp_path / "results/p/r/audio/0_resynth.wav", sig["r"][:3990], SAMPLE_RATE)  # a few samples short
+    (tmp_path / "results/p/r/metrics.json").write_text(json.dumps(
+        {"clips": [{"original": "audio/0_original.wav", "resynth": "audio/0_resynth.wav"}]}))
+    folder = tmp_path / "results/p/unseen"
+    for name in ("ph", "ph--r"):
+        write_audio(folder / "audio" / f"{name}.wav", sig[name], SAMPLE_RATE)
+    meta = {"keep_audio": False, "soundfont": "/x/Other.sf2", "rows": [{"phrase": "ph"}]}
+    (folder / "unseen.json").write_text(json.dumps(meta))
+    assert list(report.mss_band_table("p", ["r"])["material"]) == ["test clips"]  # no audio kept: no unseen row
+    (folder / "unseen.json").write_text(json.dumps({**meta, "keep_audio": True}))
+    table = report.mss_band_table("p", ["r"]).set_index("material")
+    assert list(table.index) == ["test clips", "unseen (Other.sf2)"]
+    # the clips as written (a WAV round trip), the original cut to the rendering's length
+    orig = sf.read(tmp_path / "results/p/r/audio/0_original.wav", dtype="float32")[0][:3990]
+    res = sf.read(tmp_path / "results/p/r/audio/0_resynth.wav", dtype="float32")[0]
+    expected = MultiScaleSpectralLoss()(torch.from_numpy(res)[None], torch.from_numpy(orig)[None]).item()
+    assert table.loc["test clips", "MSS"] == pytest.approx(expected, rel=1e-5)
+    bands = [c for c in table.columns if c.endswith("kHz")]
+    assert table.loc["test clips", bands].sum() == pytest.approx(expected, rel=1e-5)
+
+
+def test_pitch_band_table_groups_the_top_band_by_the_references_pitch(tmp_path, monkeypatch):
+    import numpy as np
+
+    from ddx7 import SAMPLE_RATE
+    from ddx7.audio_io import write_audio
+    from ddx7.report import analyses
+
+    monkeypatch.chdir(tmp_path)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 300.0 * t)).astype(np.float32)
+    hiss = (0.01 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)).astype(np.float32)
+    for run, rendering in (("a", tone), ("b", tone + hiss)):  # a lacks the reference's hiss, b has all of it
+        (tmp_path / f"results/p/{run}/audio").mkdir(parents=True)
+        write_audio(tmp_path / f"results/p/{run}/audio/0_original.wav", tone + hiss, SAMPLE_RATE)
+        write_audio(tmp_path / f"results/p/{run}/audio/0_resynth.wav", rendering, SAMPLE_RATE)
+        (tmp_path / f"results/p/{run}/metrics.json").write_text(json.dumps(
+            {"clips": [{"original": "audio/0_original.wav", "resynth": "audio/0_resynth.wav"}]}))
+    calls = []
+    real = analyses.features
+    monkeypatch.setattr(analyses, "features", lambda audio, extractor: calls.append(1) or real(audio, extractor))
+    table = report.pitch_band_table("p", ["a", "b"]).set_index("run")
+    assert len(calls) == 1  # the runs' two copies of one clip: its pitch found once
+    assert table.loc["a", "frames 0–400 Hz"] > 50 and table.loc["a", "frames ≥ 600 Hz"] == 0
+    assert table.loc["a", "0–400 Hz"] > 2 and table.loc["b", "0–400 Hz"] == 0

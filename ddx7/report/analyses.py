@@ -3,6 +3,8 @@ gap, a clip's controls, the level of rests between detached notes."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import librosa
@@ -12,11 +14,12 @@ import soundfile as sf
 import torch
 
 from ..checkpoints import CHECKPOINT_ROOT, load_model
+from ..eval.mss_bands import mss_by_band, top_band_log_by_pitch
 from ..eval.rests import rest_levels
 from ..losses import MultiScaleSpectralLoss
 from ..models import build_model
 from ..pipeline import RESULTS, find_root, results_dir
-from ..resynth import features, find_checkpoint
+from ..resynth import VOICED_PERIODICITY, features, find_checkpoint
 from ..runs import model_kwargs, run_config
 from .findings import collapsed_runs
 from .loaders import load_metrics, load_metrics_json, load_test_split
@@ -136,3 +139,70 @@ def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFram
                 rows.append({"instrument": instrument, "excerpt": a["excerpt"], **levels})
     return pd.DataFrame(rows)
 
+
+
+def mss_band_table(profile: str, runs, unseen=("unseen", "unseen-csound")) -> pd.DataFrame:
+    """ddx7.eval.mss_bands of each run's shipped test clips (mean over the clips, rendered with the corpus's
+    soundfont) and, for the runs an ``eval-unseen`` folder kept audio of, of its phrases: one row per (material,
+    run), the MSS in each band (linear + log term) and the top band's log term alone, from results/ alone."""
+    rows = []
+
+    def add(material, run, pairs):
+        tables = []
+        for pair in pairs:
+            a, b = (sf.read(p, dtype="float32")[0] for p in pair)
+            n = min(len(a), len(b))  # as eval.unseen.compare: a rendering may end a few samples short
+            tables.append(mss_by_band(a[:n], b[:n]))
+        if not tables:
+            return
+        mean = sum(t.set_index("band")[["total", "log"]] for t in tables) / len(tables)
+        top = mean.index[-1]
+        rows.append({"material": material, "run": run, "clips": len(tables), **mean["total"].to_dict(),
+                     f"{top}, log term": mean.loc[top, "log"], "MSS": mean["total"].sum()})
+
+    for material, run, pairs in _clip_pairs(profile, runs, unseen):
+        add(material, run, pairs)
+    return pd.DataFrame(rows)
+
+
+def _clip_pairs(profile: str, runs, unseen):
+    """(material, run, [(reference path, rendering path)]) of each run's shipped test clips, then of the phrases of
+    each ``eval-unseen`` folder that kept audio of the run."""
+    root = results_dir(profile)
+    for run in runs:
+        clips = load_metrics_json(profile, run)["clips"]
+        yield "test clips", run, [(root / run / c["original"], root / run / c["resynth"]) for c in clips]
+    for name in unseen:
+        meta_path = root / name / "unseen.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if not meta.get("keep_audio"):
+            continue
+        phrases = list(dict.fromkeys(r["phrase"] for r in meta["rows"]))
+        for run in runs:
+            pairs = [(root / name / "audio" / f"{p}.wav", root / name / "audio" / f"{p}--{run}.wav") for p in phrases]
+            pairs = [p for p in pairs if p[1].exists()]
+            if pairs:
+                yield f"{name} ({Path(meta['soundfont']).name})", run, pairs
+
+
+def pitch_band_table(profile: str, runs, unseen=("unseen", "unseen-csound"), **kwargs) -> pd.DataFrame:
+    """ddx7.eval.mss_bands.top_band_log_by_pitch over each run's clips (as :func:`mss_band_table`), the
+    reference's f0 and voicing by pYIN (ddx7.resynth.features): one row per (material, run), the mean log term
+    of each f0 range over all its frames, and the frames counted."""
+    rows, controls = [], {}
+    for material, run, pairs in _clip_pairs(profile, runs, unseen):
+        parts = []
+        for ref_path, out_path in pairs:
+            a, b = (sf.read(p, dtype="float32")[0] for p in (ref_path, out_path))
+            n = min(len(a), len(b))
+            key = hashlib.sha1(a[:n].tobytes()).hexdigest()  # every run ships its own copy of a test clip
+            if key not in controls:
+                f0, _, periodicity = features(a[:n], "pyin")
+                controls[key] = (f0, periodicity >= VOICED_PERIODICITY)
+            parts.append(top_band_log_by_pitch(a[:n], b[:n], *controls[key], **kwargs))
+        both = pd.concat(parts)
+        both["sum"] = both["log term"].fillna(0) * both["frames"]
+        by = both.groupby("f0", sort=False)[["sum", "frames"]].sum()
+        rows.append({"material": material, "run": run, **(by["sum"] / by["frames"]).to_dict(),
+                     **{f"frames {f0}": int(k) for f0, k in by["frames"].items()}})
+    return pd.DataFrame(rows)

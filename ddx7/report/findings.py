@@ -405,8 +405,17 @@ def unseen_runs_finding(table: pd.DataFrame, target: float = 1.2) -> str:
     for instrument, rows in table.groupby("instrument", sort=False):
         first, best = rows.iloc[0], rows.loc[rows["MSS ratio"].idxmin()]
         within = rows[rows["MSS ratio"] <= target]["run"].tolist()
-        text = (f"- **{instrument}**: Table 1's {first['run']} at {first['MSS ratio']:.2f}× HpN's MSS; "
+        own = (f" (on its own test set {first['test-set MSS ratio']:.2f}×)"
+               if pd.notna(first.get("test-set MSS ratio", float("nan"))) else "")
+        text = (f"- **{instrument}**: Table 1's {first['run']} at {first['MSS ratio']:.2f}× HpN's MSS{own}; "
                 f"the grid's best, {best['run']}, at {best['MSS ratio']:.2f}×. Within {target:g}×: "
                 + (", ".join(within) if within else "none") + ".")
         lines.append(text)
+    both = table.dropna(subset=["test-set MSS ratio"]) if "test-set MSS ratio" in table else table.iloc[:0]
+    if len(both) >= 3:
+        r = both["MSS ratio"].corr(both["test-set MSS ratio"])
+        wider = both[both["MSS ratio"] > both["test-set MSS ratio"]]["run"].tolist()
+        lines.append(f"- Across the {len(both)} runs, the ratio on these phrases and the ratio on each run's own test "
+                     f"set correlate at r = {r:.2f}; higher on these phrases than on the test set: "
+                     + (", ".join(wider) if wider else "none") + ".")
     return "\n".join(lines)
