@@ -342,7 +342,7 @@ def test_mss_band_table_splits_each_runs_test_clips_and_unseen_phrases(tmp_path,
     assert list(report.mss_band_table("p", ["r"])["material"]) == ["test clips"]  # no audio kept: no unseen row
     (folder / "unseen.json").write_text(json.dumps({**meta, "keep_audio": True}))
     table = report.mss_band_table("p", ["r"]).set_index("material")
-    assert list(table.index) == ["test clips", "unseen (Other.sf2)"]
+    assert list(table.index) == ["test clips", "unseen (Other)"]
     # the clips as written (a WAV round trip), the original cut to the rendering's length
     orig = sf.read(tmp_path / "results/p/r/audio/0_original.wav", dtype="float32")[0][:3990]
     res = sf.read(tmp_path / "results/p/r/audio/0_resynth.wav", dtype="float32")[0]
@@ -372,7 +372,9 @@ def test_pitch_band_table_groups_the_top_band_by_the_references_pitch(tmp_path, 
     calls = []
     real = analyses.features
     monkeypatch.setattr(analyses, "features", lambda audio, extractor: calls.append(1) or real(audio, extractor))
-    table = report.pitch_band_table("p", ["a", "b"]).set_index("run")
+    assert not any(c.startswith("frames") for c in report.pitch_band_table("p", ["a"]))  # counted on request
+    calls.clear()
+    table = report.pitch_band_table("p", ["a", "b"], frames=True).set_index("run")
     assert len(calls) == 1  # the runs' two copies of one clip: its pitch found once
     assert table.loc["a", "frames 0–400 Hz"] > 50 and table.loc["a", "frames ≥ 600 Hz"] == 0
     assert table.loc["a", "0–400 Hz"] > 2 and table.loc["b", "0–400 Hz"] == 0

@@ -182,13 +182,14 @@ def _clip_pairs(profile: str, runs, unseen):
             pairs = [(root / name / "audio" / f"{p}.wav", root / name / "audio" / f"{p}--{run}.wav") for p in phrases]
             pairs = [p for p in pairs if p[1].exists()]
             if pairs:
-                yield f"{name} ({Path(meta['soundfont']).name})", run, pairs
+                yield f"{name} ({Path(meta['soundfont']).stem})", run, pairs
 
 
-def pitch_band_table(profile: str, runs, unseen=("unseen", "unseen-csound"), **kwargs) -> pd.DataFrame:
+def pitch_band_table(profile: str, runs, unseen=("unseen", "unseen-csound"), frames: bool = False,
+                     **kwargs) -> pd.DataFrame:
     """ddx7.eval.mss_bands.top_band_log_by_pitch over each run's clips (as :func:`mss_band_table`), the
     reference's f0 and voicing by pYIN (ddx7.resynth.features): one row per (material, run), the mean log term
-    of each f0 range over all its frames, and the frames counted."""
+    of each f0 range over all its frames (and with ``frames`` the frames counted, ``frames <range>``)."""
     rows, controls = [], {}
     for material, run, pairs in _clip_pairs(profile, runs, unseen):
         parts = []
@@ -204,5 +205,5 @@ def pitch_band_table(profile: str, runs, unseen=("unseen", "unseen-csound"), **k
         both["sum"] = both["log term"].fillna(0) * both["frames"]
         by = both.groupby("f0", sort=False)[["sum", "frames"]].sum()
         rows.append({"material": material, "run": run, **(by["sum"] / by["frames"]).to_dict(),
-                     **{f"frames {f0}": int(k) for f0, k in by["frames"].items()}})
+                     **({f"frames {f0}": int(k) for f0, k in by["frames"].items()} if frames else {})})
     return pd.DataFrame(rows)
