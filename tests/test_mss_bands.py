@@ -69,3 +69,10 @@ def test_top_band_log_by_pitch_finds_the_notes_that_lack_the_top_band():
     assert table.loc["400–600 Hz", "frames"] == 0 and np.isnan(table.loc["400–600 Hz", "log term"])
     with pytest.raises(ValueError, match="not one of the loss's FFT sizes"):
         top_band_log_by_pitch(reference, rendered, f0, voiced, n_fft=300)
+
+
+def test_top_band_log_by_pitch_refuses_signals_of_two_lengths():
+    from ddx7.eval.mss_bands import top_band_log_by_pitch
+
+    with pytest.raises(ValueError, match="top_band_log_by_pitch needs two 1-D signals of one length"):
+        top_band_log_by_pitch(np.zeros(4000), np.zeros(3990), np.full(62, 300.0), np.ones(62, dtype=bool))

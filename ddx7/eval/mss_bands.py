@@ -20,17 +20,23 @@ from ..losses import MultiScaleSpectralLoss
 BAND_EDGES_HZ = (0.0, 500.0, 1000.0, 2000.0, 4000.0)  # the last band runs to Nyquist
 
 
+def _signal_pair(reference, rendered, caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both signals as float32 tensors [N], refused unless 1-D and of one length."""
+    a = torch.as_tensor(np.asarray(reference, dtype=np.float32))
+    b = torch.as_tensor(np.asarray(rendered, dtype=np.float32))
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"{caller} needs two 1-D signals of one length, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}: trim them to a common length first")
+    return a, b
+
+
 def mss_by_band(reference, rendered, edges_hz=BAND_EDGES_HZ, loss: MultiScaleSpectralLoss | None = None,
                 sample_rate: int = SAMPLE_RATE) -> pd.DataFrame:
     """One row per band (``band``, ``linear``, ``log``, ``total``) of the MSS between two signals [N] of the same
     length (module doc); the ``total`` column sums to ``loss(rendered, reference)``. ``edges_hz``: increasing band
     starts from 0; the last band ends at Nyquist."""
     loss = loss or MultiScaleSpectralLoss()
-    a = torch.as_tensor(np.asarray(reference, dtype=np.float32))
-    b = torch.as_tensor(np.asarray(rendered, dtype=np.float32))
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"mss_by_band needs two 1-D signals of one length, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}: trim them to a common length first")
+    a, b = _signal_pair(reference, rendered, "mss_by_band")
     edges = np.asarray(edges_hz, dtype=np.float64)
     if edges[0] != 0 or np.any(np.diff(edges) <= 0) or edges[-1] >= sample_rate / 2:
         raise ValueError(f"band edges must start at 0 and increase below Nyquist ({sample_rate / 2:g} Hz), "
@@ -62,11 +68,7 @@ def top_band_log_by_pitch(reference, rendered, f0_hz, voiced, lo_hz: float = 400
     as J_k(I) (e.g. J_12(2π) is 53 dB below the strongest), so a band of fixed frequency asks for higher harmonics,
     which it may not have, the lower the note."""
     loss = loss or MultiScaleSpectralLoss()
-    a = torch.as_tensor(np.asarray(reference, dtype=np.float32))
-    b = torch.as_tensor(np.asarray(rendered, dtype=np.float32))
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"top_band_log_by_pitch needs two 1-D signals of one length, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}: trim them to a common length first")
+    a, b = _signal_pair(reference, rendered, "top_band_log_by_pitch")
     if n_fft not in loss.fft_sizes:
         raise ValueError(f"n_fft {n_fft} is not one of the loss's FFT sizes {list(loss.fft_sizes)}")
     f0_hz, voiced = np.asarray(f0_hz, dtype=np.float64), np.asarray(voiced, dtype=bool)
