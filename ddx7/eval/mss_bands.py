@@ -46,12 +46,10 @@ def mss_by_band(reference, rendered, edges_hz=BAND_EDGES_HZ, loss: MultiScaleSpe
         for n_fft in loss.fft_sizes:
             mag_a, mag_b = loss.magnitude(a, n_fft).double(), loss.magnitude(b, n_fft).double()  # [bins, frames]
             band = np.searchsorted(edges, np.fft.rfftfreq(n_fft, 1 / sample_rate), side="right") - 1
-            index = torch.from_numpy(band)
-            count = mag_a.numel()
-            lin = (mag_b - mag_a).abs().sum(1)
-            lg = ((mag_b + loss.eps) / (mag_a + loss.eps)).log().abs().sum(1)
-            linear += torch.zeros(len(edges), dtype=torch.float64).index_add_(0, index, lin).numpy() / count
-            log += torch.zeros(len(edges), dtype=torch.float64).index_add_(0, index, lg).numpy() / count
+            lin = (mag_b - mag_a).abs().sum(1).numpy()  # per bin, over frames
+            lg = ((mag_b + loss.eps) / (mag_a + loss.eps)).log().abs().sum(1).numpy()
+            linear += np.bincount(band, weights=lin, minlength=len(edges)) / mag_a.numel()
+            log += np.bincount(band, weights=lg, minlength=len(edges)) / mag_a.numel()
     log *= loss.log_weight
     names = [f"{lo / 1000:g}–{hi / 1000:g} kHz" for lo, hi in zip(edges, [*edges[1:], sample_rate / 2])]
     return pd.DataFrame({"band": names, "linear": linear, "log": log, "total": linear + log})

@@ -140,29 +140,28 @@ def rest_level_table(profile: str, pairs, below_db: float = 20.0) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-
 def mss_band_table(profile: str, runs, unseen=("unseen", "unseen-csound")) -> pd.DataFrame:
     """ddx7.eval.mss_bands of each run's shipped test clips (mean over the clips, rendered with the corpus's
     soundfont) and, for the runs an ``eval-unseen`` folder kept audio of, of its phrases: one row per (material,
     run), the MSS in each band (linear + log term) and the top band's log term alone, from results/ alone."""
     rows = []
-
-    def add(material, run, pairs):
-        tables = []
-        for pair in pairs:
-            a, b = (sf.read(p, dtype="float32")[0] for p in pair)
-            n = min(len(a), len(b))  # as eval.unseen.compare: a rendering may end a few samples short
-            tables.append(mss_by_band(a[:n], b[:n]))
+    for material, run, pairs in _clip_pairs(profile, runs, unseen):
+        tables = [mss_by_band(*_read_pair(*pair)) for pair in pairs]
         if not tables:
-            return
+            continue
         mean = sum(t.set_index("band")[["total", "log"]] for t in tables) / len(tables)
         top = mean.index[-1]
         rows.append({"material": material, "run": run, "clips": len(tables), **mean["total"].to_dict(),
                      f"{top}, log term": mean.loc[top, "log"], "MSS": mean["total"].sum()})
-
-    for material, run, pairs in _clip_pairs(profile, runs, unseen):
-        add(material, run, pairs)
     return pd.DataFrame(rows)
+
+
+def _read_pair(reference_path, rendering_path) -> tuple[np.ndarray, np.ndarray]:
+    """A reference and its rendering, cut to a common length (as eval.unseen.compare: a rendering may end a few
+    samples short)."""
+    a, b = (sf.read(p, dtype="float32")[0] for p in (reference_path, rendering_path))
+    n = min(len(a), len(b))
+    return a[:n], b[:n]
 
 
 def _clip_pairs(profile: str, runs, unseen):
@@ -193,14 +192,13 @@ def pitch_band_table(profile: str, runs, unseen=("unseen", "unseen-csound"), fra
     rows, controls = [], {}
     for material, run, pairs in _clip_pairs(profile, runs, unseen):
         parts = []
-        for ref_path, out_path in pairs:
-            a, b = (sf.read(p, dtype="float32")[0] for p in (ref_path, out_path))
-            n = min(len(a), len(b))
-            key = hashlib.sha1(a[:n].tobytes()).hexdigest()  # every run ships its own copy of a test clip
+        for pair in pairs:
+            a, b = _read_pair(*pair)
+            key = hashlib.sha1(a.tobytes()).hexdigest()  # every run ships its own copy of a test clip
             if key not in controls:
-                f0, _, periodicity = features(a[:n], "pyin")
+                f0, _, periodicity = features(a, "pyin")
                 controls[key] = (f0, periodicity >= VOICED_PERIODICITY)
-            parts.append(top_band_log_by_pitch(a[:n], b[:n], *controls[key], **kwargs))
+            parts.append(top_band_log_by_pitch(a, b, *controls[key], **kwargs))
         both = pd.concat(parts)
         both["sum"] = both["log term"].fillna(0) * both["frames"]
         by = both.groupby("f0", sort=False)[["sum", "frames"]].sum()

@@ -369,21 +369,15 @@ def unseen_runs_table(profile: str, name: str = "unseen-all") -> pd.DataFrame:
     phrases = pd.read_csv(path)
     table = unseen_summary_by_run(phrases)
     # beside each ratio the same ratio on the run's own test set (the corpus's soundfont): does another sample set
-    # widen the gap, or does the gap come with the run? (NaN for a run without results here, an experiment, and for
-    # a snapshot)
+    # widen the gap, or does the gap come with the run? NaN for a run without results here (an experiment) and for
+    # a snapshot (--step), which is not the model the test set measured
     hpn = phrases[phrases["model"] == "hpn"].groupby("instrument")["run"].first()
-
-    def test_ratio(row) -> float:
-        if "step" in phrases and phrases.loc[phrases["run"] == row["run"], "step"].notna().any():
-            return float("nan")  # a snapshot (--step), not the model the test set measured
-        paths = [results_dir(profile) / r / "metrics.json" for r in (row["run"], hpn[row["instrument"]])]
-        if not all(p.exists() for p in paths):
-            return float("nan")
-        ddx7_mss, hpn_mss = (json.loads(p.read_text())["mss"] for p in paths)
-        return ddx7_mss / hpn_mss
-
+    snapshots = set(phrases.loc[phrases["step"].notna(), "run"]) if "step" in phrases else set()
+    mss = {r: load_metrics_json(profile, r)["mss"] for r in {*table.get("run", []), *hpn}
+           if r not in snapshots and (results_dir(profile) / r / "metrics.json").exists()}
     table.insert(table.columns.get_loc("MSS ratio") + 1, "test-set MSS ratio",
-                 table.apply(test_ratio, axis=1) if len(table) else [])
+                 [mss[r] / mss[hpn[i]] if r in mss and hpn[i] in mss else float("nan")
+                  for r, i in zip(table["run"], table["instrument"])])
     return table
 
 
