@@ -53,7 +53,7 @@ $(VENV)/.installed: pyproject.toml
 
 # fluidsynth + the FluidR3 GM soundfont render the training data (TimGM6mb: the unseen phrases of
 # `ddx7 eval-unseen`; csound's sf_GMbank: its second sample set, `--name unseen-csound`), chromium runs
-# the browser tests, npm fetches the vendored JavaScript.
+# the browser tests, npm fetches the vendored JavaScript, gcc compiles the C streamer (ddx7/native, on first use).
 # Installed with apt-get when missing.
 system-deps:
 	@missing=""; \
@@ -63,6 +63,7 @@ system-deps:
 	test -f /usr/share/sounds/sf2/sf_GMbank.sf2 || missing="$$missing csound-soundfont"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v cc >/dev/null || missing="$$missing gcc"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	echo "[system-deps] installing:$$missing"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; \

@@ -41,7 +41,7 @@ re-expressed parts alone in tests/test_stream_parts.py.
 
 Speed (issue 15): a 4 ms block is ~130 small operations, so the block-size-1 paths count operations
 (inline upsampling, bias rows, no outer ReLU where its input is ≥ 0, matrix products instead of
-conv1d and small FFTs); the TorchScript interpreter's own loops count too.
+conv1d and small FFTs). Below that per-operation floor: the C copy, ddx7.stream_native (``native=True``).
 
 What remains is float32 rounding of the decoder's matrix products (per block instead of one conv
 over the excerpt) and of the FFTs: ≤ 2.5e-6 for every patch at Imax 2 in the tests (bound 1e-5);
@@ -92,7 +92,7 @@ class StreamingDDX7(nn.Module):
     code compiles with TorchScript (:func:`compile_streaming`). CPU, float32.
 
     A JavaScript copy for the book's live page: ddx7/web/ddx7_model.js (``DDX7Live``), compared with this
-    class by tests/test_web_live.py.
+    class by tests/test_web_live.py; a C copy, ddx7/native/stream_ddx7.c, by tests/test_stream_native.py.
     """
 
     weights: List[Tensor]
@@ -434,13 +434,16 @@ def stream(streamer, f0_hz: Tensor, loudness_db: Tensor, block: int) -> Tensor:
     return torch.cat(out, 1)
 
 
-# ----------------------------------------------------------------------------- any model
-
-
-def make_streamer(model, ratios=None, env_gain=None, compiled: bool = False, seed: int = 0):
-    """The block-by-block renderer of a model (its concatenated blocks equal the offline render)."""
+def make_streamer(model, ratios=None, env_gain=None, compiled: bool = False, seed: int = 0, native: bool = False):
+    """The block-by-block renderer of a model (its concatenated blocks equal the offline render): DDX7 in Python,
+    TorchScript (``compiled``) or C (``native``: ddx7.stream_native, the fastest); HpN in Python."""
     if getattr(model, "config", {}).get("model") == "ddx7":
+        if compiled and native:
+            raise ValueError("choose one of --compiled (TorchScript) and --native (C)")
+        if native:
+            from .stream_native import NativeStreamingDDX7
+            return NativeStreamingDDX7(StreamingDDX7(model, ratios, env_gain, validate=False))
         return compile_streaming(model, ratios, env_gain) if compiled else StreamingDDX7(model, ratios, env_gain)
-    if ratios is not None or env_gain is not None or compiled:
-        raise ValueError("--ratios, --env-gain and --compiled need a DDX7 model, not HpN")
+    if ratios is not None or env_gain is not None or compiled or native:
+        raise ValueError("--ratios, --env-gain, --compiled and --native need a DDX7 model, not HpN")
     return StreamingHpN(model, seed=seed)

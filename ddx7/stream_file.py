@@ -33,12 +33,12 @@ from .resynth import (
 from .stream import make_streamer
 
 
-def load_streamer(model: ModelChoice, compiled: bool = False, seed: int = 0):
+def load_streamer(model: ModelChoice, compiled: bool = False, seed: int = 0, native: bool = False):
     """(streamer, model, checkpoint path) of a run or a checkpoint file (a torch.save'd dict with
     'config' and 'model', as written by ``ddx7 train``), with the chosen interventions."""
     path = model.checkpoint_path()
     net, _ = load_model(path)
-    return make_streamer(net, model.ratios, model.env_gain, compiled, seed), net, path
+    return make_streamer(net, model.ratios, model.env_gain, compiled, seed, native), net, path
 
 
 def check_stream_options(block_ms: float, threads: int | None) -> int:
@@ -70,13 +70,14 @@ def voiced_fraction(recording, chunk_frames: int = 30 * FRAME_RATE) -> float:
 
 def stream_file(path, *, model: ModelChoice, output=None, block_ms: float = 4.0, features: str = "causal",
                 extractor: str = "pyin", compiled: bool = False, normalise: bool = True, progress: bool | None = None,
-                threads: int | None = 1) -> dict:
+                threads: int | None = 1, native: bool = False) -> dict:
     """Read a recording, stream it block by block through features → model → silence gate, write the result
     (or return the audio under ``"audio"`` when no ``output`` is given), with the real-time factor.
 
     ``block_ms``: block length, a multiple of one frame (4 ms). ``features``: ``causal`` (from past
     samples only, block by block) or ``offline`` (the dataset's centred features of the whole file,
-    with ``extractor``). ``compiled``: the TorchScript streaming DDX7. ``normalise``: peak-normalise
+    with ``extractor``). ``compiled``: the TorchScript streaming DDX7; ``native``: the C one
+    (ddx7.stream_native, the fastest). ``normalise``: peak-normalise
     the input first.
 
     Bounded memory for any length (the input and output wait in temporary files). A silent input
@@ -90,10 +91,11 @@ def stream_file(path, *, model: ModelChoice, output=None, block_ms: float = 4.0,
         raise ValueError(f"--features must be causal or offline, got {features!r}")
     if output:
         check_output(output, inputs=[path, model.checkpoint])
-    streamer, net, ckpt = load_streamer(model, compiled)
+    streamer, net, ckpt = load_streamer(model, compiled, native=native)
     recording = Input(path, normalise=normalise)
     info = {"input": str(path), "checkpoint": str(ckpt), "block_ms": block_ms, "features": features,
-            "model": net.config["model"], "compiled": compiled, "threads": threads or torch.get_num_threads()}
+            "model": net.config["model"], "compiled": compiled, "native": native,
+            "threads": threads or torch.get_num_threads()}
     try:
         if recording.silent:
             with Spool() as rendered:

@@ -365,12 +365,12 @@ def test_streaming_benchmark_writes_its_table(tmp_path):
     import pandas as pd
 
     df = pd.read_csv(csv)
-    assert set(df["variant"]) == {"ddx7-eager", "ddx7-torchscript", "hpn-eager"}
+    assert set(df["variant"]) == {"ddx7-eager", "ddx7-torchscript", "ddx7-native", "hpn-eager"}
     assert sorted(set(df["latency_ms"])) == [4, 16]
     for col in ("rtf_mean", "rtf_std", "rtf_p99", "over_deadline", "threads", "cpu", "torch"):
         assert col in df
     assert (df["rtf_mean"] > 0).all() and df["over_deadline"].between(0, 1).all()
-    assert len(table) == 6
+    assert len(table) == 8
 
 
 def test_causal_f0_holds_the_note_when_digital_silence_follows_it():

@@ -17,6 +17,8 @@ def add_parser(sub):
                         "offline: the dataset's centred features of the whole file, computed first")
     p.add_argument("--extractor", default="pyin", help="f0 extractor for --features offline: pyin, tiny or full")
     p.add_argument("--compiled", action="store_true", help="use the TorchScript streaming DDX7")
+    p.add_argument("--native", action="store_true",
+                   help="use the C streaming DDX7 (compiled with the machine's cc on first use; the fastest)")
     p.add_argument("--no-normalise", action="store_true", help="do not peak-normalise the input first")
     p.add_argument("--threads", type=int, default=1, help="torch threads while streaming (default 1)")
     p.set_defaults(func=cmd_stream)
@@ -25,7 +27,7 @@ def add_parser(sub):
 def cmd_stream(args):
     info = stream_file(args.input, model=model_choice(args), output=args.output, block_ms=args.block_ms,
                        features=args.features, extractor=args.extractor, compiled=args.compiled,
-                       normalise=not args.no_normalise, threads=args.threads)
+                       native=args.native, normalise=not args.no_normalise, threads=args.threads)
     lag = info.get("feature_lag_ms")
     extra = (f"; causal features (no look-ahead), windows centred {lag['loudness']:.0f} ms (loudness) / "
              f"{lag['f0']:.0f} ms (f0) in the past" if lag else f"; {info.get('note', '')}")

@@ -8,7 +8,8 @@ CPU time (``time.thread_time``) is reported beside it, since on a shared machine
 also counts the time other processes held the core (the 1-minute load average is recorded).
 
 Variants: ``ddx7-eager`` (StreamingDDX7 in Python), ``ddx7-torchscript`` (compile_streaming:
-TorchScript, frozen), ``hpn-eager`` (StreamingHpN). The DDX7 is the paper's Table 5 model
+TorchScript, frozen), ``ddx7-native`` (NativeStreamingDDX7: the same in C, ddx7/native/stream_ddx7.c),
+``hpn-eager`` (StreamingHpN). The DDX7 is the paper's Table 5 model
 (violin 6 oscillators, Imax 2), HpN the paper's baseline, both with untrained weights (they do
 not change the compute) and the reverb's wet gain set to 0.1 so that the reverb runs, as in a
 trained model (at initialisation it is exactly dry and the streamer would skip it).
@@ -28,11 +29,11 @@ import torch
 from .. import FRAME_RATE, HOP, SAMPLE_RATE
 from .. import provenance as prov
 from ..atomic import write_csv, write_json
-from ..stream import StreamingDDX7, StreamingHpN, compile_streaming
+from ..stream import StreamingDDX7, StreamingHpN, compile_streaming, make_streamer
 from .bench import describe_models, table5_models
 
 LATENCIES_MS = (4, 8, 16, 32, 64, 128, 256)
-VARIANTS = ("ddx7-eager", "ddx7-torchscript", "hpn-eager")
+VARIANTS = ("ddx7-eager", "ddx7-torchscript", "ddx7-native", "hpn-eager")
 PROFILE_SECONDS = {"smoke": 2.0, "quick": 60.0, "full": 60.0}
 WARMUP_S = 1.0
 
@@ -49,7 +50,7 @@ def benchmark_models(profile: str, seed: int = 0, wet: float = 0.1):
 
 def make_streamers(ddx7, hpn, variants=VARIANTS) -> dict:
     makers = {"ddx7-eager": lambda: StreamingDDX7(ddx7), "ddx7-torchscript": lambda: compile_streaming(ddx7),
-              "hpn-eager": lambda: StreamingHpN(hpn)}
+              "ddx7-native": lambda: make_streamer(ddx7, native=True), "hpn-eager": lambda: StreamingHpN(hpn)}
     unknown = set(variants) - set(makers)
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; known: {list(makers)}")
@@ -145,6 +146,10 @@ def ratio_table(table):
         out["hpn / ddx7-eager"] = wide["hpn-eager"] / wide["ddx7-eager"]
     if "ddx7-eager" in wide and "ddx7-torchscript" in wide:
         out["ddx7 eager / torchscript"] = wide["ddx7-eager"] / wide["ddx7-torchscript"]
+    if "ddx7-torchscript" in wide and "ddx7-native" in wide:
+        out["ddx7 torchscript / native"] = wide["ddx7-torchscript"] / wide["ddx7-native"]
+    if "hpn-eager" in wide and "ddx7-native" in wide:
+        out["hpn / ddx7-native"] = wide["hpn-eager"] / wide["ddx7-native"]
     return out.reset_index()
 
 
@@ -158,7 +163,8 @@ def paper_vs_streaming(table, out_dir):
     paper = pd.read_csv(path).set_index("latency_ms")
     wide = table.pivot(index="latency_ms", columns="variant", values="rtf_mean")
     out = pd.DataFrame(index=wide.index)
-    for variant, model in (("ddx7-torchscript", "ddx7"), ("ddx7-eager", "ddx7"), ("hpn-eager", "hpn")):
+    for variant, model in (("ddx7-native", "ddx7"), ("ddx7-torchscript", "ddx7"), ("ddx7-eager", "ddx7"),
+                           ("hpn-eager", "hpn")):
         if variant in wide and f"{model}_mean" in paper:
             out[f"{model} paper procedure / {variant}"] = paper[f"{model}_mean"].reindex(wide.index) / wide[variant]
     return out.reset_index()
