@@ -284,6 +284,20 @@ def test_rtf_paper_columns_come_from_paper_yaml():
     assert out.loc[4, "paper_hpn_over_ddx7"] == pytest.approx(15.2 / 5.01)
 
 
+def test_streaming_finding_reads_the_shortest_block_and_judges_the_fastest_ddx7():
+    rows = [{"variant": v, "latency_ms": ms, "rtf_mean": r / (ms / 4), "cpu": "CPU X", "threads": 1}
+            for ms in (16, 4) for v, r in (("ddx7-eager", 0.2), ("ddx7-torchscript", 0.12), ("ddx7-native", 0.03),
+                                           ("hpn-eager", 0.8))]
+    text = findings.streaming_finding(pd.DataFrame(rows))
+    assert text.startswith("At 4 ms blocks on **CPU X**, 1 thread(s), mean real-time factor: DDX7 in C 0.030, "
+                           "DDX7 TorchScript 0.120, DDX7 eager 0.200, HpN 0.800.")
+    assert "4.0× faster than TorchScript" in text and "(DDX7 in C) **meets** the target of 0.04" in text
+    slow = pd.DataFrame([r for r in rows if r["variant"] != "ddx7-native"])
+    text = findings.streaming_finding(slow)
+    assert "in C" not in text and "(DDX7 TorchScript) **misses** the target" in text
+    assert "No streaming" in findings.streaming_finding(pd.DataFrame())
+
+
 def test_experiment_finding_names_pitched_variants_and_the_best_against_the_baseline():
     table = pd.DataFrame([
         {"run": "v", "variant": "baseline", "MSS": 14.0, "loudness error (dB)": 5.0, "pitched": False},
