@@ -50,7 +50,8 @@ def streaming_finding(table: pd.DataFrame, target: float = 0.04) -> str:
     if ddx7:
         best = min(ddx7, key=lambda v: at[v])
         verdict = "meets" if at[best] <= target else "misses"
-        text += f" The fastest DDX7 ({STREAMING_LABELS[best]}) **{verdict}** the target of {target:g} at {latency:g} ms."
+        text += (f" The fastest DDX7 ({STREAMING_LABELS[best]}) **{verdict}** the target of {target:g} "
+                 f"at {latency:g} ms.")
     return text
 
 
