@@ -18,7 +18,7 @@ from ddx7 import HOP, SAMPLE_RATE
 from ddx7.data.features import CausalFeatures
 from ddx7.models import DDX7, HpN
 from ddx7.models.reverb import StreamingReverb
-from ddx7.stream import StreamingDDX7, StreamingHpN, compile_streaming, stream
+from ddx7.stream import StreamingDDX7, StreamingHpN, compile_streaming, make_streamer, stream
 from ddx7.synth import PATCHES, paper_intervention
 
 TOL = 1e-5
@@ -88,7 +88,7 @@ def test_block_sizes_may_change_within_a_stream():
     with torch.no_grad():
         offline = model(f0, ld)
     sizes = [1, 7, 2, 16, 3, 5, 1, 33, 4, 9] * 4
-    for streamer in (StreamingDDX7(model), compile_streaming(model)):
+    for streamer in (StreamingDDX7(model), compile_streaming(model), make_streamer(model, native=True)):
         out, start = [], 0
         with torch.no_grad():
             for size in sizes:
@@ -99,8 +99,9 @@ def test_block_sizes_may_change_within_a_stream():
         assert max_diff(torch.cat(out, 1), offline) <= TOL
 
 
+@pytest.mark.parametrize("native", [False, True])
 @pytest.mark.parametrize("imax", [2 * math.pi, 4 * math.pi])
-def test_at_high_imax_streaming_stays_far_inside_the_offline_float32_error(imax):
+def test_at_high_imax_streaming_stays_far_inside_the_offline_float32_error(imax, native):
     """Deep stacks at large Imax amplify float32 rounding (a_k · 2π per level): the TCN's envelopes,
     computed by a matrix product per block instead of one conv1d over the excerpt, differ by an ulp
     and the FM chain magnifies that. The bound: 1e-5, or 1/20 of how far the offline float32 render
@@ -114,7 +115,7 @@ def test_at_high_imax_streaming_stays_far_inside_the_offline_float32_error(imax)
             offline = model(f0, ld)
             exact = copy.deepcopy(model).double()(f0.double(), ld.double())
         own_error = float((offline.double() - exact).abs().max())
-        streamer = StreamingDDX7(model)
+        streamer = make_streamer(model, native=True) if native else StreamingDDX7(model)  # C: ddx7.stream_native
         for block in (1, 3):
             streamer.reset()
             assert max_diff(stream(streamer, f0, ld, block), offline) <= max(TOL, own_error / 20), (patch, block)
@@ -183,6 +184,8 @@ def test_interventions_stream_like_offline(instrument, patch):
     assert max_diff(stream(streamer, f0, ld, 2), offline) <= TOL
     compiled = compile_streaming(model, ratios=iv.ratios, env_gain=iv.env_gain)
     assert max_diff(stream(compiled, f0, ld, 2), offline) <= TOL
+    native = make_streamer(model, ratios=iv.ratios, env_gain=iv.env_gain, native=True)  # C: ddx7.stream_native
+    assert max_diff(stream(native, f0, ld, 2), offline) <= TOL
 
 
 def test_intervention_mid_stream_keeps_every_operator_phase_continuous():
