@@ -15,7 +15,7 @@ a library built for one CPU is never loaded on another), written to a temporary 
 compiler: a clear error, and the Python streamers still work (``make venv`` installs gcc where it can).
 
 The weights and constants are those of :class:`ddx7.stream.StreamingDDX7` (read, not re-derived), and
-tests/test_stream.py checks this copy against the offline model beside the Python streamers.
+tests/test_stream_native.py and tests/test_stream.py check this copy against the offline model.
 """
 
 from __future__ import annotations

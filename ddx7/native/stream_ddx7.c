@@ -422,5 +422,3 @@ void ddx7s_phases(const ddx7s *s, double *out) {
             out[b * s->c.n_ops + k] =
                 wrap(s->omega_end[b], s->c.ratios[k], s->phase_offset[b * s->c.n_ops + k], 1, s->c.two_pi_d);
 }
-
-int ddx7s_batch(const ddx7s *s) { return s->batch; }

@@ -39,7 +39,7 @@ def streaming_finding(table: pd.DataFrame, target: float = 0.04) -> str:
         return "No streaming benchmark for this profile."
     latency = table["latency_ms"].min()
     at = table[table["latency_ms"] == latency].set_index("variant")["rtf_mean"]
-    parts = [f"{STREAMING_LABELS.get(v, v)} {at[v]:.3f}" for v in STREAMING_LABELS if v in at]
+    parts = [f"{STREAMING_LABELS[v]} {at[v]:.3f}" for v in STREAMING_LABELS if v in at]
     text = (f"At {latency:g} ms blocks on **{table['cpu'].iloc[0]}**, {int(table['threads'].iloc[0])} thread(s), "
             f"mean real-time factor: " + ", ".join(parts) + ".")
     ddx7 = [v for v in ("ddx7-native", "ddx7-torchscript", "ddx7-eager") if v in at]
